@@ -1,0 +1,515 @@
+"""Knowledge retrieval: FAQ entries and reply templates, dense + lexical.
+
+Each FAQ entry is indexed under several views (question, answer, question +
+answer, every similar question); an entry scores the best of its views. Each
+template is indexed as name + description. Modes:
+
+- dense: cosine similarity of e5 (or another embedder) vectors in FAISS;
+- lexical: jieba + BM25, normalised by what a full match of the query scores;
+- hybrid (default): dense + `lexical_weight` × lexical, plus `identifier_boost`
+  when an identifier of the entry (fault code E3, model XQG100-B14) is in the
+  query, so an exact code beats a loose paraphrase. The lexical weight is small
+  on purpose: on paraphrased questions BM25 mostly adds noise (product nouns,
+  words from answers), and a weight of 0.05 scored best on the tuning queries.
+  `fusion='rrf'` ranks by reciprocal rank fusion instead (measured worse).
+
+Scores are cosine-like in dense and hybrid mode, so `no_answer_threshold`
+(calibrated per embedder family and mode) says when the best FAQ hit is too
+weak to use.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service.retrieval.cache import EmbeddingCache
+from service.retrieval.embedders import Embedder
+from service.retrieval.index import IndexMismatchError, VectorIndex
+from service.retrieval.lexical import Bm25Index, entry_identifiers, query_identifiers, tokenize
+
+log = logging.getLogger("draftdesk.retrieval")
+
+COLLECTIONS = ("faq", "templates")
+MODES = ("dense", "lexical", "hybrid")
+# Part of every checksum: changing how views are made must invalidate saved indexes.
+VIEW_SCHEME = "views-v1"
+MAX_VIEWS = 256  # the low 8 bits of a vector id number the entry's views
+
+# 'no answer' thresholds on the top FAQ score, per embedder family and mode:
+# the best balanced accuracy between correctly answered and unanswerable tuning
+# queries (see the retrieval report). Other embedders need their own.
+NO_ANSWER_THRESHOLDS: dict[tuple[str, str], float] = {
+    ("e5+sym", "dense"): 0.912, ("e5+sym", "hybrid"): 0.92,
+    ("e5", "dense"): 0.898, ("e5", "hybrid"): 0.91,
+}
+DEFAULT_NO_ANSWER = {"dense": 0.5, "hybrid": 0.55, "lexical": 0.25}
+
+
+def _family(embedder_name: str) -> str:
+    kind, _, model = embedder_name.partition(":")
+    if kind == "e5":
+        return "e5+sym" if model.endswith("+sym") else "e5"
+    return kind
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    collection: str
+    score: float
+    dense: float | None
+    lexical: float | None
+    category: str
+    title: str
+
+
+@dataclass
+class _Entry:
+    id: str
+    key: int
+    category: str
+    title: str
+    views: list[str]
+    view_kinds: list[str]
+    tokens: list[str]
+    identifiers: frozenset[str]
+    digest: str
+
+    def labels(self) -> list[int]:
+        return [(self.key << 8) | i for i in range(len(self.views))]
+
+
+def entry_key(entry_id: str) -> int:
+    """A stable 55-bit number for an entry id (vector ids are key << 8 | view)."""
+    return int.from_bytes(hashlib.blake2b(entry_id.encode("utf-8"), digest_size=7).digest(), "big") >> 1
+
+
+def _dedupe(texts: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    out = []
+    for kind, text in texts:
+        text = (text or "").strip()
+        if text and text not in seen:
+            seen.add(text)
+            out.append((kind, text))
+    return out[:MAX_VIEWS]
+
+
+def make_faq_entry(row: dict[str, Any]) -> _Entry:
+    question, answer = str(row["question"]).strip(), str(row["answer"]).strip()
+    similar = [str(s) for s in row.get("similar_questions") or []]
+    views = _dedupe([("question", question), ("answer", answer), ("qa", f"{question}\n{answer}")]
+                    + [("similar", s) for s in similar])
+    lexical_text = "\n".join([question, *similar, answer])
+    return _make_entry(row, title=question, views=views, lexical_text=lexical_text,
+                       identifier_text="\n".join([question, *similar, answer]))
+
+
+def make_template_entry(row: dict[str, Any]) -> _Entry:
+    name, description = str(row.get("name") or row["id"]).strip(), str(row.get("description") or "").strip()
+    views = _dedupe([("template", f"{name}：{description}" if description else name)])
+    return _make_entry(row, title=name, views=views, lexical_text=f"{name}\n{description}",
+                       identifier_text=f"{name}\n{description}")
+
+
+def _make_entry(row: dict[str, Any], title: str, views: list[tuple[str, str]], lexical_text: str,
+                identifier_text: str) -> _Entry:
+    entry_id = str(row["id"])
+    category = str(row.get("category") or "")
+    digest = hashlib.sha256(json.dumps([entry_id, category, title, views, lexical_text, identifier_text],
+                                       ensure_ascii=False).encode("utf-8")).hexdigest()
+    return _Entry(id=entry_id, key=entry_key(entry_id), category=category, title=title,
+                  views=[text for _, text in views], view_kinds=[kind for kind, _ in views],
+                  tokens=tokenize(lexical_text), identifiers=frozenset(entry_identifiers(identifier_text)),
+                  digest=digest)
+
+
+class _LexicalScores:
+    """Normalised BM25 scores of a whole collection for one query, by slot."""
+
+    def __init__(self, bm25: Bm25Index, scores: np.ndarray):
+        self._bm25 = bm25
+        self._scores = scores
+
+    def get(self, key: int, default: float = 0.0) -> float:
+        slot = self._bm25.slot_of(key)
+        if slot is None or slot >= len(self._scores):
+            return default
+        return float(self._scores[slot])
+
+    def top(self, n: int) -> list[tuple[int, float]]:
+        """The n best (key, score) with a score above zero."""
+        scores = self._scores
+        if not len(scores) or n <= 0:
+            return []
+        if len(scores) > n:
+            picked = np.argpartition(-scores, n - 1)[:n]
+        else:
+            picked = np.arange(len(scores))
+        picked = picked[scores[picked] > 0]
+        picked = picked[np.argsort(-scores[picked], kind="stable")]
+        keys = self._bm25.slot_keys[picked]
+        return list(zip(keys.tolist(), scores[picked].tolist()))
+
+
+@dataclass
+class _Collection:
+    name: str
+    index: VectorIndex
+    entries: dict[str, _Entry] = field(default_factory=dict)
+    by_key: dict[int, _Entry] = field(default_factory=dict)
+    bm25: Bm25Index = field(default_factory=Bm25Index)
+    identifiers: dict[str, set[int]] = field(default_factory=dict)
+    _allowed: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def put(self, entry: _Entry) -> None:
+        other = self.by_key.get(entry.key)
+        if other is not None and other.id != entry.id:
+            raise ValueError(f"entry ids {other.id!r} and {entry.id!r} hash to the same key; rename one")
+        self.drop(entry.id)
+        self.entries[entry.id] = entry
+        self.by_key[entry.key] = entry
+        self.bm25.add(entry.key, entry.tokens)
+        for token in entry.identifiers:
+            self.identifiers.setdefault(token, set()).add(entry.key)
+        self._allowed.clear()
+
+    def drop(self, entry_id: str) -> _Entry | None:
+        entry = self.entries.pop(entry_id, None)
+        if entry is None:
+            return None
+        self.by_key.pop(entry.key, None)
+        self.bm25.remove(entry.key)
+        for token in entry.identifiers:
+            keys = self.identifiers.get(token)
+            if keys is not None:
+                keys.discard(entry.key)
+                if not keys:
+                    del self.identifiers[token]
+        self._allowed.clear()
+        return entry
+
+    def checksum(self) -> str:
+        digests = sorted(entry.digest for entry in self.entries.values())
+        return hashlib.sha256("\n".join([VIEW_SCHEME, self.name, *digests]).encode()).hexdigest()
+
+    def in_category(self, category: str) -> tuple[np.ndarray, np.ndarray]:
+        """(entry keys, vector ids) of one category, cached until the collection changes."""
+        if category not in self._allowed:
+            entries = [e for e in self.entries.values() if e.category == category]
+            keys = np.array([e.key for e in entries], dtype=np.int64)
+            labels = np.array([label for e in entries for label in e.labels()], dtype=np.int64)
+            self._allowed[category] = (keys, labels)
+        return self._allowed[category]
+
+
+class KnowledgeRetriever:
+    def __init__(self, embedder: Embedder, index_dir: Path | None, mode: str = "hybrid", *,
+                 lexical_weight: float = 0.05, identifier_boost: float = 0.1, fusion: str = "weighted",
+                 rrf_k: int = 60, approximate_above: int | None = None,
+                 no_answer_threshold: float | None = None, query_cache_size: int = 64,
+                 embedding_cache_dir: Path | None = None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if fusion not in {"weighted", "rrf"}:
+            raise ValueError("fusion must be 'weighted' or 'rrf'")
+        self.embedder = embedder
+        self.index_dir = Path(index_dir) if index_dir is not None else None
+        self.mode = mode
+        self.lexical_weight = lexical_weight
+        self.identifier_boost = identifier_boost
+        self.fusion = fusion
+        self.rrf_k = rrf_k
+        if approximate_above is None:
+            from service.config import get_settings
+
+            approximate_above = get_settings().approximate_index_above
+        self.approximate_above = int(approximate_above)
+        family = _family(embedder.name)
+        self.no_answer_threshold: float = (
+            no_answer_threshold if no_answer_threshold is not None
+            else NO_ANSWER_THRESHOLDS.get((family, mode), DEFAULT_NO_ANSWER[mode]))
+        self._lock = threading.RLock()
+        self._collections: dict[str, _Collection] = {}
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_cache_size = query_cache_size
+        # Passage embeddings by text, so a rebuild embeds only new or changed texts.
+        if embedding_cache_dir is None and self.index_dir is not None:
+            embedding_cache_dir = self.index_dir / "embeddings"
+        self._passages = EmbeddingCache(embedding_cache_dir, embedder.name, "passage", embedder.dim)
+
+    @property
+    def ready(self) -> bool:
+        """Both collections are built and searchable."""
+        with self._lock:
+            return all(name in self._collections for name in COLLECTIONS)
+
+    # --- building -------------------------------------------------------------
+
+    def _collection_dir(self, name: str) -> Path | None:
+        return self.index_dir / name if self.index_dir is not None else None
+
+    def build(self, faq: list[dict], templates: list[dict], progress: bool = False) -> None:
+        """Index both collections; reuse a saved index whose knowledge and embedder match."""
+        for name, rows, make in (("faq", faq, make_faq_entry), ("templates", templates, make_template_entry)):
+            collection = _Collection(name, VectorIndex(self.embedder.dim, self.approximate_above))
+            for row in rows:
+                collection.put(make(row))
+            checksum = collection.checksum()
+            current = self._collections.get(name)
+            if current is not None and current.checksum() == checksum:
+                continue  # same knowledge already live
+            if self.mode == "lexical":
+                pass  # no vectors needed; the lexical index is built from the entries above
+            elif not self._load_saved(collection, checksum):
+                self._embed_all(collection, progress)
+                self._save(collection)
+            with self._lock:
+                self._collections[name] = collection
+
+    def _load_saved(self, collection: _Collection, checksum: str) -> bool:
+        directory = self._collection_dir(collection.name)
+        if directory is None:
+            return False
+        try:
+            index, manifest = VectorIndex.load(directory, embedder=self.embedder.name, dim=self.embedder.dim,
+                                               approximate_above=self.approximate_above)
+        except FileNotFoundError:
+            return False
+        except IndexMismatchError as exc:
+            log.warning("rebuilding the %s index: %s", collection.name, exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a damaged index is rebuilt, not fatal
+            log.warning("rebuilding the %s index, the saved one is unreadable: %s", collection.name, exc)
+            return False
+        if manifest.get("knowledge_checksum") != checksum:
+            log.info("rebuilding the %s index: the knowledge changed since it was saved", collection.name)
+            return False
+        collection.index = index
+        return True
+
+    def _embed_all(self, collection: _Collection, progress: bool) -> None:
+        labels: list[int] = []
+        texts: list[str] = []
+        for entry in collection.entries.values():
+            labels.extend(entry.labels())
+            texts.extend(entry.views)
+        bar = None
+        if progress and texts:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), desc=f"embedding {collection.name}", unit="text")
+        try:
+            vectors = self._passages.get_or_embed(texts, self.embedder.embed_passages, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        if labels:
+            collection.index.add(labels, vectors)
+        self._passages.flush()
+
+    def _save(self, collection: _Collection) -> None:
+        directory = self._collection_dir(collection.name)
+        if directory is None:
+            return
+        collection.index.save(directory, {
+            "collection": collection.name, "embedder": self.embedder.name,
+            "knowledge_checksum": collection.checksum(), "entries": len(collection.entries),
+        })
+
+    # --- live changes ---------------------------------------------------------
+
+    def _collection(self, name: str) -> _Collection:
+        if name not in COLLECTIONS:
+            raise ValueError(f"unknown collection {name!r}: use {' or '.join(COLLECTIONS)}")
+        with self._lock:
+            if name not in self._collections:
+                self._collections[name] = _Collection(name, VectorIndex(self.embedder.dim, self.approximate_above))
+            return self._collections[name]
+
+    def upsert(self, collection: str, entry: dict) -> None:
+        """Add or replace one entry: visible to the next search, and saved."""
+        make = make_faq_entry if collection == "faq" else make_template_entry
+        col = self._collection(collection)
+        new = make(entry)
+        if self.mode == "lexical":
+            with self._lock:
+                col.put(new)
+            return
+        vectors = self._passages.get_or_embed(new.views, self.embedder.embed_passages)
+        with self._lock:
+            old = col.entries.get(new.id)
+            if old is not None:
+                col.index.remove(old.labels())
+            col.put(new)
+            col.index.add(new.labels(), vectors)
+            self._save(col)
+        self._passages.flush()
+
+    def delete(self, collection: str, entry_id: str) -> None:
+        col = self._collection(collection)
+        with self._lock:
+            old = col.drop(entry_id)
+            if old is None or self.mode == "lexical":
+                return
+            col.index.remove(old.labels())
+            self._save(col)
+
+    # --- queries --------------------------------------------------------------
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The query vector (dim,), shared with the classifier; the last few are cached."""
+        with self._lock:
+            cached = self._query_cache.get(text)
+            if cached is not None:
+                self._query_cache.move_to_end(text)
+                return cached
+        vector = self.embedder.embed_queries([text])[0]
+        vector.setflags(write=False)  # shared through the cache: nobody may change it in place
+        with self._lock:
+            self._query_cache[text] = vector
+            while len(self._query_cache) > self._query_cache_size:
+                self._query_cache.popitem(last=False)
+        return vector
+
+    def search(self, collection: str, query: str, k: int = 5, category: str | None = None) -> list[Hit]:
+        vector = self.embed_query(query) if self.mode != "lexical" else None
+        return self.search_vector(collection, query, vector, k=k, category=category)
+
+    def search_vector(self, collection: str, query: str, vector: np.ndarray | None, k: int = 5,
+                      category: str | None = None) -> list[Hit]:
+        """`search` with the query vector already computed (batch evaluation)."""
+        col = self._collection(collection)
+        with self._lock:
+            if not col.entries or k <= 0:
+                return []
+            allowed_keys = allowed_labels = None
+            if category is not None:
+                allowed_keys, allowed_labels = col.in_category(category)
+                if not len(allowed_keys):
+                    return []
+            depth = max(k * 4, 30)
+            dense = lexical = None
+            if self.mode != "lexical":
+                dense = self._dense(col, vector, depth, allowed_labels)
+            if self.mode != "dense":
+                lexical = self._lexical(col, query, allowed_keys)
+            return self._rank(col, query, vector, dense, lexical, k, depth, allowed_keys)
+
+    def _dense(self, col: _Collection, vector: np.ndarray, depth: int,
+               allowed_labels: np.ndarray | None) -> dict[int, float]:
+        n = col.index.count if allowed_labels is None else len(allowed_labels)
+        # Small collections are scored whole (exact per-entry maxima); large ones
+        # fetch enough views to fill `depth` entries in the common case.
+        fetch = n if n <= 4096 else min(n, depth * 8)
+        scores, labels = col.index.search(vector.reshape(1, -1), fetch, allowed=allowed_labels)
+        valid = labels[0] >= 0
+        keys = labels[0][valid] >> 8
+        # hits come best first, so an entry's first hit is its best view
+        unique, first = np.unique(keys, return_index=True)
+        return dict(zip(unique.tolist(), scores[0][valid][first].tolist()))
+
+    def _dense_exact(self, col: _Collection, vector: np.ndarray, keys: list[int]) -> dict[int, float]:
+        """Dense scores of entries the lexical side found but the dense search did not return."""
+        out: dict[int, float] = {}
+        entries = [col.by_key[key] for key in keys if key in col.by_key]
+        if not entries:
+            return out
+        labels = [label for entry in entries for label in entry.labels()]
+        sims = col.index.reconstruct(labels) @ vector
+        position = 0
+        for entry in entries:
+            out[entry.key] = float(sims[position:position + len(entry.views)].max())
+            position += len(entry.views)
+        return out
+
+    def _lexical(self, col: _Collection, query: str, allowed_keys: np.ndarray | None) -> "_LexicalScores":
+        tokens = tokenize(query)
+        weight = col.bm25.query_weight(tokens) if tokens else 0.0
+        if weight <= 0:
+            return _LexicalScores(col.bm25, np.zeros(0, dtype=np.float32))
+        scores = col.bm25.score_slots(tokens) / weight
+        if allowed_keys is not None:
+            scores[~np.isin(col.bm25.slot_keys, allowed_keys)] = 0.0
+        return _LexicalScores(col.bm25, scores)
+
+    def _identifier_matches(self, col: _Collection, query: str) -> dict[int, float]:
+        """Entries sharing a distinctive identifier with the query, with the share of the boost each gets.
+
+        A fault code or model number names one entry (or a few); a token many
+        entries share (APP, VIP, ATM) is a topic word, not an identifier. Letter-only
+        tokens count only when unique to one entry, since codes such as UE and terms
+        such as POS look alike; tokens with digits count in up to 1% of entries
+        (at least 3). Entries sharing a token share its boost."""
+        shares: dict[int, float] = {}
+        limit = max(3, len(col.entries) // 100)
+        for token in query_identifiers(query):
+            keys = col.identifiers.get(token)
+            if not keys:
+                continue
+            if len(keys) > (limit if any(c.isdigit() for c in token) else 1):
+                continue
+            for key in keys:
+                shares[key] = max(shares.get(key, 0.0), 1.0 / len(keys))
+        return shares
+
+    def _rank(self, col: _Collection, query: str, vector: np.ndarray | None, dense: dict[int, float] | None,
+              lexical: "_LexicalScores | None", k: int, depth: int,
+              allowed_keys: np.ndarray | None = None) -> list[Hit]:
+        if self.mode == "dense":
+            ranked = sorted(dense.items(), key=lambda kv: -kv[1])[:k]
+            return [self._hit(col, key, score, score, None) for key, score in ranked]
+        if self.mode == "lexical":
+            return [self._hit(col, key, score, None, score) for key, score in lexical.top(k)]
+
+        dense_top = [key for key, _ in sorted(dense.items(), key=lambda kv: -kv[1])[:depth]]
+        lexical_top = [key for key, _ in lexical.top(depth)]
+        identified = self._identifier_matches(col, query) if self.identifier_boost else {}
+        if allowed_keys is not None:
+            allowed = set(allowed_keys.tolist())
+            identified = {key: share for key, share in identified.items() if key in allowed}
+        candidates = set(dense_top) | set(lexical_top) | set(identified)
+        missing = [key for key in candidates if key not in dense]
+        if missing and vector is not None:
+            dense = {**dense, **self._dense_exact(col, vector, missing)}
+        scored: list[tuple[float, int]] = []
+        if self.fusion == "rrf":
+            dense_rank = {key: i for i, key in enumerate(sorted(candidates, key=lambda c: -dense.get(c, -1.0)))}
+            lexical_rank = {key: i for i, key in enumerate(lexical_top)}
+            for key in candidates:
+                score = 1.0 / (self.rrf_k + 1 + dense_rank[key])
+                if key in lexical_rank:
+                    score += 1.0 / (self.rrf_k + 1 + lexical_rank[key])
+                if key in identified:
+                    score += identified[key] / (self.rrf_k + 1)
+                scored.append((score, key))
+        else:
+            for key in candidates:
+                score = dense.get(key, 0.0) + self.lexical_weight * lexical.get(key, 0.0)
+                score += self.identifier_boost * identified.get(key, 0.0)
+                scored.append((score, key))
+        scored.sort(key=lambda sk: (-sk[0], sk[1]))
+        return [self._hit(col, key, score, dense.get(key), lexical.get(key)) for score, key in scored[:k]]
+
+    def _hit(self, col: _Collection, key: int, score: float, dense: float | None, lexical: float | None) -> Hit:
+        entry = col.by_key[key]
+        return Hit(id=entry.id, collection=col.name, score=float(score),
+                   dense=None if dense is None else float(dense),
+                   lexical=None if lexical is None else float(lexical),
+                   category=entry.category, title=entry.title)
+
+    # --- introspection --------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {name: {"entries": len(col.entries), "vectors": col.index.count, "kind": col.index.kind}
+                    for name, col in self._collections.items()}

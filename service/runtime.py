@@ -1,0 +1,103 @@
+"""Assemble the pipeline from configuration: the one place providers are chosen."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import kb
+from service.classify import OfflineClassifier
+from service.config import Settings
+from service.db.session import make_engine, make_session_factory, upgrade
+from service.fill.offline import OfflineDrafter
+from service.guard.sla import SlaEngine
+from service.masking import Masker
+from service.pipeline import Pipeline
+from service.policy import Policy, load_policy
+from service.retrieval.embedders import Embedder, get_embedder
+from service.retrieval.retriever import KnowledgeRetriever
+
+log = logging.getLogger("draftdesk.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    policy: Policy
+    embedder: Embedder
+    pipeline: Pipeline
+
+    def reload_knowledge(self) -> None:
+        """Make the database's live knowledge the pipeline's (after imports or edits)."""
+        with self.sessions() as session:
+            knowledge = kb.load_from_db(session, self.settings.knowledge_dir)
+        self.pipeline.retriever.build(knowledge.faq_dicts(), knowledge.template_dicts())
+        self.pipeline.knowledge = knowledge
+
+
+def build_drafter(settings: Settings, policy: Policy):
+    offline = OfflineDrafter(policy)
+    if not settings.llm_enabled:
+        return offline
+    from service.llm.drafter import LlmDrafter  # imported only when configured
+
+    return LlmDrafter(settings, policy, fallback=offline)
+
+
+def build_classifier(policy: Policy, examples: list[dict], masker: Masker, embedder: Embedder,
+                     cache_dir: Path | None) -> OfflineClassifier:
+    # The index sees masked text only, examples included.
+    texts = [masker.mask(row["text"], row.get("customer")).text for row in examples]
+    digest = hashlib.sha256(json.dumps([embedder.name, texts], ensure_ascii=False).encode()).hexdigest()[:16]
+    cache = cache_dir / f"examples-{digest}.npy" if cache_dir else None
+    if cache is not None and cache.exists():
+        vectors = np.load(cache)
+    else:
+        vectors = embedder.embed_queries(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npy")
+            np.save(tmp, vectors)
+            tmp.replace(cache)
+    return OfflineClassifier(policy, texts, examples, vectors)
+
+
+def build_runtime(settings: Settings, progress: bool = False, migrate: bool = True,
+                  faq_path: Path | None = None, persist_index: bool = True) -> Runtime:
+    """Database (migrated and seeded), knowledge, providers and the pipeline.
+
+    `faq_path` replaces the knowledge base for this run only (eval), with the index kept in memory.
+    """
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(settings.database_url)
+    sessions = make_session_factory(engine)
+    policy = load_policy(settings.policy_path)
+    if faq_path is not None:
+        knowledge = kb.load_files(settings.knowledge_dir, faq_path=faq_path)
+    else:
+        with sessions() as session:
+            if kb.seed_if_empty(session, settings.knowledge_dir):
+                log.info("seeded the knowledge base from %s", settings.knowledge_dir)
+            knowledge = kb.load_from_db(session, settings.knowledge_dir)
+
+    embedder = get_embedder(settings)
+    index_dir = settings.index_dir if (persist_index and faq_path is None) else None
+    retriever = KnowledgeRetriever(embedder, index_dir, mode=settings.retrieval_mode)
+    retriever.build(knowledge.faq_dicts(), knowledge.template_dicts(), progress=progress)
+    masker = Masker(policy.masking or None)
+    classifier = build_classifier(policy, knowledge.examples, masker, embedder, settings.index_dir)
+    pipeline = Pipeline(
+        policy=policy, knowledge=knowledge, masker=masker, retriever=retriever, classifier=classifier,
+        drafter=build_drafter(settings, policy), sla=SlaEngine(policy), sessions=sessions,
+    )
+    return Runtime(settings=settings, engine=engine, sessions=sessions, policy=policy, embedder=embedder,
+                   pipeline=pipeline)

@@ -1,0 +1,74 @@
+"""Shared fixtures: a built runtime on a private SQLite database, and PostgreSQL when reachable."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from service.config import PROJECT_ROOT, Settings
+
+POSTGRES_URL = os.environ.get("DRAFTDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_problem() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def index_cache(tmp_path_factory) -> Path:
+    """One index/embedding cache for the session, so each runtime build after the first is quick."""
+    return tmp_path_factory.mktemp("index")
+
+
+@pytest.fixture(scope="session")
+def postgres_available() -> None:
+    problem = _postgres_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_available):
+    """A throwaway schema in the test database for one test, dropped afterwards."""
+    schema = f"dd_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'draftdesk.db'}"
+    return request.getfixturevalue("postgres_schema_url")
+
+
+def make_settings(database_url: str, index_dir: Path, **overrides) -> Settings:
+    return Settings(database_url=database_url, index_dir=index_dir, knowledge_dir=PROJECT_ROOT / "knowledge",
+                    llm_base_url="", llm_model="", **overrides)
+
+
+@pytest.fixture(scope="session")
+def shared_runtime(tmp_path_factory, index_cache):
+    """A runtime on the real offline providers (e5, FAISS), built once for the read-mostly tests."""
+    from service.runtime import build_runtime
+
+    db = tmp_path_factory.mktemp("db") / "draftdesk.db"
+    runtime = build_runtime(make_settings(f"sqlite:///{db}", index_cache))
+    yield runtime
+    runtime.engine.dispose()
