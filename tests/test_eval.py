@@ -103,3 +103,17 @@ def test_eval_cli_errors_and_compare_exit_code(tmp_path, monkeypatch, index_cach
     worse = runner.invoke(app, ["eval", "compare", str(a), str(b), "--metric", "category_accuracy"])
     assert worse.exit_code == 1 and "WORSE" in worse.stdout
     assert runner.invoke(app, ["eval", "compare", str(b), str(a), "--metric", "category_accuracy"]).exit_code == 0
+
+
+def test_baseline_command_writes_a_guard_file(tmp_path, monkeypatch, index_cache):
+    monkeypatch.setenv("DRAFTDESK_INDEX_DIR", str(index_cache))
+    monkeypatch.setenv("DRAFTDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    get_settings.cache_clear()
+    out = tmp_path / "baseline.json"
+    result = CliRunner().invoke(app, ["eval", "baseline", str(DEV), "--rows", "4", "--out", str(out), "--quiet"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["subset_rows"] == 4 and written["metrics"]["rows"] == 4
+    assert set(written["guarded"]) <= set(written["metrics"])
+    assert CliRunner().invoke(app, ["eval", "baseline", str(DEV), "--rows", "0"]).exit_code == 2

@@ -99,3 +99,40 @@ def retrieval(kb: Path = typer.Option(..., "--kb", help="FAQ file (knowledge/faq
         return
     for key, value in result.items():
         typer.echo(f"{key:20s} {value}")
+
+
+BASELINE_GUARDED = ["category_accuracy", "category_macro_f1", "priority_accuracy", "priority_under_rate",
+                    "pii_leak_count", "unfilled_placeholder_count", "jargon_count"]
+
+
+@eval_app.command("baseline")
+def baseline(dataset: Path = typer.Argument(Path("eval/data/dev.jsonl"), help="labeled rows"),
+             rows: int = typer.Option(60, help="the fixed subset: the first N rows"),
+             out: Path = typer.Option(Path("eval/baseline.json"), "--out", help="baseline file to write"),
+             tolerance: float = typer.Option(0.02, help="slack the CI guard allows"),
+             quiet: bool = typer.Option(False, "--quiet", help="no progress bar")) -> None:
+    """Score the fixed CI subset (offline drafter) and write it as the committed baseline."""
+    import tempfile
+
+    from service.eval.runner import EvalError, run_eval
+
+    if not dataset.exists():
+        _fail(f"dataset not found: {dataset}")
+    if rows < 1:
+        _fail("--rows must be at least 1")
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            report = run_eval(dataset, Path(scratch), get_settings(), progress=not quiet, limit=rows)
+        except EvalError as exc:
+            _fail(str(exc))
+    kept = [key for key, value in report.items() if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    document = {
+        "dataset": str(dataset), "subset_rows": rows, "drafter": "offline",
+        "command": f"draftdesk eval baseline {dataset} --rows {rows}",
+        "guarded": BASELINE_GUARDED, "tolerance": tolerance,
+        "metrics": {key: report[key] for key in kept},
+    }
+    out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    for key in BASELINE_GUARDED:
+        typer.echo(f"{key:28s} {report[key]}")
+    typer.echo(f"wrote {out}")
