@@ -10,7 +10,7 @@ import numpy as np
 
 from service.retrieval.cache import EmbeddingCache
 from service.retrieval.embedders import Embedder
-from service.retrieval.retriever import KnowledgeRetriever
+from service.retrieval.retriever import KnowledgeRetriever, query_for_embedding
 
 RANK_DEPTH = 10  # MRR counts a gold entry found within this many hits
 
@@ -72,7 +72,7 @@ def evaluate_retrieval(faq: list[dict], queries: list[dict], embedder: Embedder,
                                    **(retriever_options or {}))
     retriever.build(faq, [], progress=progress)
 
-    texts = [row["text"] for row in queries]
+    texts = [query_for_embedding(row["text"]) for row in queries]  # what `search` embeds
     vectors = None
     if mode != "lexical" and texts:
         cache = EmbeddingCache(Path(cache_dir) if cache_dir else None, embedder.name, "query", embedder.dim)
