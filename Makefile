@@ -19,9 +19,10 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test,st]'
 
+# Local quick start only: requests without a token act as an agent (see README, "Access and roles").
 run: install
 	$(BIN)/draftdesk db upgrade
-	$(BIN)/draftdesk serve
+	DRAFTDESK_ANONYMOUS_ROLE=agent $(BIN)/draftdesk serve
 
 test: install-test
 	$(BIN)/python -m pytest -q

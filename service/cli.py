@@ -17,8 +17,11 @@ app = typer.Typer(help="draftdesk: AI-assisted reply drafts for customer-service
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 kb_app = typer.Typer(help="Import and export knowledge (FAQ entries, templates).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their bearer tokens (roles: agent, supervisor, editor, admin).",
+                        no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
 
 
@@ -104,9 +107,12 @@ def db_upgrade() -> None:
 def kb_import(path: Path = typer.Argument(..., help="FAQ entries (.jsonl) or templates (.yaml)"),
               dry_run: bool = typer.Option(False, "--dry-run", help="report what would change, change nothing"),
               author: str = typer.Option("cli", help="recorded as the author of the new versions")) -> None:
-    """Import FAQ entries or templates: new and changed entries get a new version."""
+    """Import FAQ entries or templates: new and changed entries get a new version (validated and audited)."""
     from service import kb
-    from service.db.session import make_engine, make_session_factory, upgrade
+    from service.errors import Invalid
+    from service.knowledge_admin import service as knowledge
+    from service.masking import Masker
+    from service.policy import load_policy
 
     settings = get_settings()
     try:
@@ -116,11 +122,16 @@ def kb_import(path: Path = typer.Argument(..., help="FAQ entries (.jsonl) or tem
             kind, entries = "faq", [e.model_dump() for e in kb.load_faq_file(path)]
     except kb.KnowledgeError as exc:
         fail(str(exc))
-    upgrade(settings.database_url)
-    sessions = make_session_factory(make_engine(settings.database_url))
+    policy = load_policy(settings.policy_path)
+    sessions = _sessions(settings)
     with sessions() as session:
         kb.seed_if_empty(session, settings.knowledge_dir)
-        report = kb.import_entries(session, kind, entries, author=author, dry_run=dry_run)
+        try:
+            result = knowledge.import_entries(session, kind, [(None, e) for e in entries], author, policy,
+                                              Masker(policy.masking or None), dry_run=dry_run)
+        except Invalid as exc:
+            fail(exc.message)
+        report = result.report
     verb = "would import" if dry_run else "imported"
     typer.echo(f"{verb} {kind} entries: {len(report.added)} added, {len(report.changed)} changed, "
                f"{len(report.unchanged)} unchanged")
@@ -135,13 +146,11 @@ def kb_export(kind: str = typer.Option("faq", help="faq or template"),
               out: Optional[Path] = typer.Option(None, help="write here instead of standard output")) -> None:
     """Export the live knowledge as JSON Lines."""
     from service import kb
-    from service.db.session import make_engine, make_session_factory, upgrade
 
     if kind not in {"faq", "template"}:
         fail("--kind must be faq or template")
     settings = get_settings()
-    upgrade(settings.database_url)
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = _sessions(settings)
     with sessions() as session:
         kb.seed_if_empty(session, settings.knowledge_dir)
         rows = kb.live_entries(session, kind)
@@ -151,6 +160,66 @@ def kb_export(kind: str = typer.Option("faq", help="faq or template"),
         typer.echo(f"wrote {len(rows)} {kind} entries to {out}", err=True)
     else:
         sys.stdout.write(lines)
+
+
+def _sessions(settings):
+    """A session factory on the migrated database; one clear line when the database is unreachable."""
+    from service.db.session import make_engine, make_session_factory, upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - one clear line for any database failure
+        fail(f"could not open the database {settings.database_url}: {exc}")
+    return make_session_factory(make_engine(settings.database_url))
+
+
+@users_app.command("add")
+def users_add(name: str = typer.Argument(..., help="user name (letters, digits, . _ - @)"),
+              role: str = typer.Option(..., "--role", help="agent, supervisor, editor or admin")) -> None:
+    """Create a user and print their bearer token — once: only its hash is stored."""
+    from service.auth import service as users
+
+    sessions = _sessions(get_settings())
+    with sessions() as session:
+        try:
+            created = users.add_user(session, name, role, actor="cli")
+        except users.UserError as exc:
+            fail(str(exc))
+    typer.echo(f"created {created.user.role} {created.user.name!r}; their token (shown once, store it now):",
+               err=True)
+    typer.echo(created.token)
+
+
+@users_app.command("list")
+def users_list(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List users with their role, token prefix and whether they are active."""
+    from service.auth import service as users
+
+    sessions = _sessions(get_settings())
+    with sessions() as session:
+        rows = [users.user_summary(u) for u in users.list_users(session)]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        state = "active" if row["active"] else f"revoked {row['revoked_at']}"
+        typer.echo(f"{row['name']:<24} {row['role']:<10} {row['token_prefix']}…  {state}")
+
+
+@users_app.command("revoke")
+def users_revoke(name: str = typer.Argument(..., help="the user whose token stops working")) -> None:
+    """Revoke a user's token at once (the user and their audit trail are kept)."""
+    from service.auth import service as users
+
+    sessions = _sessions(get_settings())
+    with sessions() as session:
+        try:
+            users.revoke_user(session, name, actor="cli")
+        except LookupError as exc:
+            fail(str(exc.args[0]))
+        except users.UserError as exc:
+            fail(str(exc))
+    typer.echo(f"revoked {name!r}")
 
 
 def main() -> None:

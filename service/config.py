@@ -4,7 +4,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.auth.roles import ROLES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,9 +37,23 @@ class Settings(BaseSettings):
     llm_api_key: str = ""
     llm_timeout_seconds: float = 8.0
     llm_max_retries: int = 2
+    # One extra LLM call per draft to reorder the top FAQ hits (needs an LLM configured).
+    llm_rerank: bool = False
 
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # Requests without a bearer token act as this role ("" = refused with 401). For a local
+    # quick start only (`make run` sets it to agent); never set it on a shared server.
+    anonymous_role: str = ""
+
+    @field_validator("anonymous_role")
+    @classmethod
+    def _anonymous_role(cls, value: str) -> str:
+        value = value.strip()
+        if value and value not in ROLES:
+            raise ValueError(f"DRAFTDESK_ANONYMOUS_ROLE must be empty or one of {', '.join(ROLES)}; got {value!r}")
+        return value
 
     @property
     def policy_path(self) -> Path:

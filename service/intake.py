@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.models import Draft, Message
+from service.review import states
 from service.schemas import DraftRequest
+
+# Drafts not yet sent, discarded or rejected: a newer message in the conversation makes them stale.
+UNSENT_STATES = (states.READY, states.FLAGGED, states.APPROVED, states.EDITED)
 
 
 class MessageInFlight(RuntimeError):
@@ -40,6 +44,8 @@ def receive(session: Session, request: DraftRequest) -> Intake:
     )
     session.add(message)
     try:
+        session.flush()
+        mark_conversation_stale(session, message)
         session.commit()
     except IntegrityError:
         # Two requests with one client_message_id raced; the first insert won.
@@ -49,6 +55,24 @@ def receive(session: Session, request: DraftRequest) -> Intake:
             raise
         return earlier
     return Intake(message=message)
+
+
+def mark_conversation_stale(session: Session, message: Message) -> int:
+    """A new message makes the unsent drafts of earlier messages in its conversation stale.
+
+    Their version goes up too, so a send that loaded one of them before cannot slip
+    through (optimistic lock). The caller commits. Returns how many drafts turned stale.
+    """
+    if not message.conversation_id:
+        return 0
+    earlier = select(Message.id).where(Message.conversation_id == message.conversation_id, Message.id != message.id)
+    drafts = Draft.__table__
+    result = session.execute(
+        update(drafts)
+        .where(drafts.c.message_id.in_(earlier), drafts.c.status.in_(UNSENT_STATES), drafts.c.stale.is_(False))
+        .values(stale=True, version=drafts.c.version + 1)
+    )
+    return result.rowcount or 0
 
 
 def _earlier(session: Session, client_message_id: str) -> Intake | None:

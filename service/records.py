@@ -32,4 +32,7 @@ def draft_record(draft: Draft) -> DraftRecord:
         llm_usage=draft.llm_usage,
         latency_ms=draft.latency_ms,
         created_at=draft.created_at,
+        version=draft.version or 1,
+        stale=bool(draft.stale),
+        approvals=list(draft.approvals or []),
     )

@@ -90,10 +90,13 @@ class DraftRecord(BaseModel):
     flags: list[str]
     reasons: list[str]
     reviewer: str | None
-    status: str
+    status: str  # ready | flagged | approved | edited | rejected | sent | discarded
     llm_usage: dict[str, Any] | None
     latency_ms: float
     created_at: datetime
+    version: int = Field(1, description="optimistic-lock version: send it back as If-Match or expected_version")
+    stale: bool = Field(False, description="a newer customer message arrived in the conversation")
+    approvals: list[dict[str, Any]] = Field(default_factory=list, description="reviewers' approvals of the current text")
 
 
 class DraftPage(BaseModel):

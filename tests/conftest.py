@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,16 @@ def _postgres_problem() -> str | None:
 
 @pytest.fixture(scope="session")
 def index_cache(tmp_path_factory) -> Path:
-    """One index/embedding cache for the session, so each runtime build after the first is quick."""
-    return tmp_path_factory.mktemp("index")
+    """One index/embedding cache for the session, so each runtime build after the first is quick.
+
+    DRAFTDESK_TEST_INDEX_SEED=var/index starts it from a copy of a built index (and its embedding
+    cache) to skip the first embedding pass; saved indexes are checked against the knowledge anyway.
+    """
+    path = tmp_path_factory.mktemp("index")
+    seed = os.environ.get("DRAFTDESK_TEST_INDEX_SEED")
+    if seed and Path(seed).is_dir():
+        shutil.copytree(seed, path, dirs_exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +47,27 @@ def postgres_available() -> None:
         pytest.skip(problem)
 
 
-@pytest.fixture
-def postgres_schema_url(postgres_available):
-    """A throwaway schema in the test database for one test, dropped afterwards."""
+@contextmanager
+def postgres_schema():
+    """A throwaway schema in the test database, dropped afterwards; yields its URL."""
     schema = f"dd_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_available):
+    """A throwaway schema in the test database for one test, dropped afterwards."""
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -72,3 +91,34 @@ def shared_runtime(tmp_path_factory, index_cache):
     runtime = build_runtime(make_settings(f"sqlite:///{db}", index_cache))
     yield runtime
     runtime.engine.dispose()
+
+
+# --- users and tokens ---------------------------------------------------------------
+
+def add_role_users(runtime, prefix: str = "t") -> dict[str, str]:
+    """One new user per role in the runtime's database: {role: bearer token}."""
+    from service.auth.roles import ROLES
+    from service.auth.service import add_user
+
+    tokens = {}
+    with runtime.sessions() as session:
+        for role in ROLES:
+            tokens[role] = add_user(session, f"{prefix}-{role}-{uuid.uuid4().hex[:8]}", role, actor="tests").token
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def shared_tokens(shared_runtime) -> dict[str, str]:
+    """{role: token} of users in the shared runtime's database."""
+    return add_role_users(shared_runtime, "shared")
+
+
+def private_index_dir(shared_runtime, index_cache: Path, target: Path) -> Path:
+    """A copy of the session's built index, for a runtime that changes knowledge (and saves its index)."""
+    assert shared_runtime.pipeline.retriever.ready  # the cache holds a complete index by now
+    shutil.copytree(index_cache, target, dirs_exist_ok=True)
+    return target

@@ -7,14 +7,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
+from tests.conftest import bearer
 
 CURL_EXAMPLE = {"channel": "app", "text": "我的订单DD20240315001三天了还没发货，手机13812345678"}
 
 
 @pytest.fixture(scope="module")
-def client(shared_runtime):
+def client(shared_runtime, shared_tokens):
+    """An agent's client: drafts need a bearer token."""
     app = create_app(shared_runtime.settings, runtime=shared_runtime)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=bearer(shared_tokens["agent"])) as test_client:
         yield test_client
 
 
@@ -45,6 +47,7 @@ def test_record_can_be_read_back_and_listed(client):
     assert fetched.status_code == 200
     assert fetched.json() == created
     assert "李娜" not in fetched.text
+    assert created["version"] == 1 and fetched.headers["etag"] == '"1"'  # a new draft starts at version 1
     page = client.get("/v1/drafts", params={"category": created["category"]["value"], "limit": 1}).json()
     assert page["limit"] == 1 and len(page["items"]) == 1 and page["total"] >= 1
     assert all(item["category"]["value"] == created["category"]["value"] for item in page["items"])
@@ -84,7 +87,7 @@ def test_malformed_json_is_refused_and_nothing_is_stored(client):
 
 def test_unknown_draft_and_bad_filters(client):
     assert client.get("/v1/drafts/nope").status_code == 404
-    assert "no draft" in client.get("/v1/drafts/nope").json()["detail"]
+    assert "no draft" in client.get("/v1/drafts/nope").json()["error"]
     assert client.get("/v1/drafts", params={"category": "spam"}).status_code == 422
     assert client.get("/v1/drafts", params={"priority": "p0"}).status_code == 422
 

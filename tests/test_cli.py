@@ -72,3 +72,33 @@ def test_kb_import_dry_run_export_and_errors(cli_env, tmp_path):
 def test_db_upgrade(cli_env):
     result = cli_env.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0 and "up to date" in result.stdout
+
+
+def test_kb_import_checks_jargon_and_personal_data_and_is_audited(cli_env, tmp_path):
+    from sqlalchemy import select
+
+    from service.db.models import AuditEvent
+    from service.db.session import make_engine, make_session_factory
+
+    faq = tmp_path / "checked.jsonl"
+    row = {"id": "faq-cli-1", "question": "大件可以送货上楼吗？", "answer": "可以，请提交工单预约。", "category": "inquiry"}
+    faq.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    jargon = cli_env.invoke(app, ["kb", "import", str(faq)])
+    assert jargon.exit_code == 2 and "工单" in jargon.stderr and jargon.stderr.count("\n") == 1
+
+    faq.write_text(json.dumps({**row, "answer": "可以，请致电13812345678预约。"}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    personal = cli_env.invoke(app, ["kb", "import", str(faq)])
+    assert personal.exit_code == 2 and "personal data" in personal.stderr and "13812345678" not in personal.stderr
+
+    faq.write_text(json.dumps({**row, "answer": "可以，大件免费送货上楼。"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    ok = cli_env.invoke(app, ["kb", "import", str(faq), "--author", "ops-li"])
+    assert ok.exit_code == 0 and "1 added" in ok.stdout
+    engine = make_engine(get_settings().database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            events = session.scalars(select(AuditEvent).where(AuditEvent.target_id == "faq-cli-1")).all()
+            assert [(e.action, e.actor, e.after["answer"]) for e in events] == [
+                ("knowledge.import", "ops-li", "可以，大件免费送货上楼。")]
+    finally:
+        engine.dispose()

@@ -5,19 +5,29 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
+from service.audit.views import router as audit_router
+from service.auth.identity import CurrentUser
+from service.auth.roles import DRAFT_ROLES
+from service.auth.views import require_roles
+from service.auth.views import router as users_router
 from service.config import Settings, get_settings
 from service.db.models import Draft
 from service.db.session import ping
+from service.errors import ServiceError
 from service.intake import MessageInFlight
+from service.knowledge_admin.views import router as knowledge_router
 from service.policy import CATEGORIES, CHANNELS, PRIORITIES
 from service.records import draft_record
+from service.review.views import router as review_router
 from service.runtime import Runtime, build_runtime
 from service.schemas import MAX_TEXT_CHARS, DraftPage, DraftRecord, DraftRequest
 
@@ -36,7 +46,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = FastAPI(title="draftdesk", version=__version__, lifespan=lifespan,
                   description="AI-assisted reply drafts for customer-service teams: "
-                              "intake → mask → retrieve → classify → fill → guard → route.")
+                              "intake → mask → retrieve → classify → fill → guard → route. "
+                              "Every /v1 endpoint needs `Authorization: Bearer <token>` (see README, "
+                              "\"Access and roles\").")
+    app.state.settings = settings
+    drafts_user = require_roles(*DRAFT_ROLES)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        body = dict(exc.detail) if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
+        return JSONResponse(status_code=exc.status_code, content=body, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        return JSONResponse(status_code=exc.status_code, content=jsonable_encoder(exc.body()))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -53,7 +76,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.post("/v1/drafts", response_model=DraftRecord, status_code=201,
               summary="Draft a reply to a customer message")
-    async def create_draft(body: DraftRequest, request: Request) -> DraftRecord:
+    async def create_draft(body: DraftRequest, request: Request,
+                           user: CurrentUser = Depends(drafts_user)) -> DraftRecord:
         runtime = rt(request)
         if len(body.text) > runtime.policy.limits.message_max_chars:
             raise HTTPException(422, f"text is {len(body.text)} characters; the limit is "
@@ -64,18 +88,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             raise HTTPException(409, str(exc)) from exc
 
     @app.get("/v1/drafts/{draft_id}", response_model=DraftRecord)
-    def get_draft(draft_id: str, request: Request) -> DraftRecord:
+    def get_draft(draft_id: str, request: Request, response: Response,
+                  user: CurrentUser = Depends(drafts_user)) -> DraftRecord:
         with rt(request).sessions() as session:
             draft = session.get(Draft, draft_id)
             if draft is None:
                 raise HTTPException(404, f"no draft with id {draft_id}")
+            response.headers["ETag"] = f'"{draft.version}"'
             return draft_record(draft)
 
     @app.get("/v1/drafts", response_model=DraftPage)
     def list_drafts(request: Request, status: str | None = None,
                     category: str | None = Query(None, description=" | ".join(CATEGORIES)),
                     priority: str | None = Query(None, description=" | ".join(PRIORITIES)),
-                    limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0)) -> DraftPage:
+                    limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0),
+                    user: CurrentUser = Depends(drafts_user)) -> DraftPage:
         if category and category not in CATEGORIES:
             raise HTTPException(422, f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}")
         if priority and priority not in PRIORITIES:
@@ -91,6 +118,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = session.scalars(query.order_by(Draft.created_at.desc(), Draft.id).limit(limit).offset(offset)).all()
             return DraftPage(items=[draft_record(d) for d in rows], total=total, limit=limit, offset=offset)
+
+    app.include_router(review_router)
+    app.include_router(knowledge_router)
+    app.include_router(audit_router)
+    app.include_router(users_router)
 
     @app.get("/healthz")
     def healthz() -> dict:

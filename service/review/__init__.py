@@ -1,0 +1,1 @@
+"""Supervisor review queue, the draft state machine, outcomes, follow-ups and draft statistics."""
