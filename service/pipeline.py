@@ -3,12 +3,16 @@
     intake → mask → retrieve → classify → fill → guard → route
 
 Each stage is a small module with one job; this file only wires them.
+With an LLM configured, the fill stage's drafter also classifies: its answer is
+merged into the offline classification (its category, the higher priority)
+before the guard, so SLA, checks and routing judge the draft by what it says.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from time import perf_counter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,10 +22,10 @@ from service.classify import Classification, OfflineClassifier
 from service.db.models import Draft, DraftCheck, Message
 from service.fill.channel import format_for_channel
 from service.fill.extract import extract
-from service.fill.offline import FaqMatch, FilledDraft, FillRequest, rank_templates
+from service.fill.merge import merge_classification
+from service.fill.offline import FaqMatch, FilledDraft, FillRequest, candidate_templates
 from service.guard import DraftContext
-from service.guard.checks import run_checks
-from service.guard.promises import check_promised_times
+from service.guard.evaluate import guard_checks, personal_data_originals
 from service.guard.routing import route
 from service.guard.sla import SlaEngine
 from service.kb import KnowledgeBase
@@ -33,12 +37,17 @@ from service.schemas import DraftRecord, DraftRequest
 
 log = logging.getLogger("draftdesk.pipeline")
 
+FAQ_HITS = 3  # FAQ hits kept (the first may become the answer)
+RERANK_DEPTH = 5  # FAQ hits an LLM rerank orders, when enabled
+TEMPLATE_HITS = 10
+
 
 @dataclass
 class Retrieved:
     faq_hits: list[Hit]
     template_hits: list[Hit]
     faq_match: FaqMatch | None
+    rerank_usage: dict[str, Any] | None = None
 
 
 @dataclass
@@ -51,6 +60,7 @@ class Pipeline:
     drafter: object  # OfflineDrafter or LLM drafter: `async fill(FillRequest) -> FilledDraft`
     sla: SlaEngine
     sessions: sessionmaker[Session]
+    reranker: object | None = None  # LlmReranker when DRAFTDESK_LLM_RERANK is on: `async rerank(...)`
 
     async def draft(self, request: DraftRequest) -> DraftRecord:
         started = perf_counter()
@@ -62,13 +72,14 @@ class Pipeline:
             try:
                 masked = self.mask(request)                                         # 2 mask
                 intake_stage.store_masked(session, message, masked.text)
-                retrieved = self.retrieve(masked.text)                              # 3 retrieve
-                classification = self.classify(masked.text, message.customer_tier)  # 4 classify
-                fill_request = self.fill_request(request, masked, retrieved, classification, message)
+                retrieved = await self.retrieve(masked.text)                        # 3 retrieve
+                offline = self.classify(masked.text, message.customer_tier)         # 4 classify
+                fill_request = self.fill_request(request, masked, retrieved, offline, message)
                 filled = await self.drafter.fill(fill_request)                      # 5 fill
+                # An LLM that answered validly classified too: its category, the higher priority.
+                classification = merge_classification(offline, filled.classification)
                 draft = self.guard_and_route(session, request, message, masked, retrieved,     # 6 guard
-                                             classification, fill_request, filled)             # 7 route
-                draft.latency_ms = round((perf_counter() - started) * 1000, 2)
+                                             classification, fill_request, filled, started)    # 7 route
                 message.status = "drafted"
                 session.commit()
             except Exception as exc:
@@ -83,24 +94,35 @@ class Pipeline:
         customer = request.customer.model_dump() if request.customer else None
         return self.masker.mask(request.text, customer)
 
-    def retrieve(self, masked_text: str) -> Retrieved:
-        faq_hits = self.retriever.search("faq", masked_text, k=3)
-        template_hits = self.retriever.search("templates", masked_text, k=10)
+    async def retrieve(self, masked_text: str) -> Retrieved:
+        rerank_usage = None
+        if self.reranker is None:
+            faq_hits = self.retriever.search("faq", masked_text, k=FAQ_HITS)
+        else:  # the model orders the fused top hits; on any failure the fused order stays
+            fused = self.retriever.search("faq", masked_text, k=RERANK_DEPTH)
+            documents = {h.id: (e.question, e.answer) for h in fused if (e := self.knowledge.faq.get(h.id))}
+            reranked = await self.reranker.rerank(masked_text, fused, documents)
+            faq_hits, rerank_usage = reranked.hits[:FAQ_HITS], reranked.usage
+        template_hits = self.retriever.search("templates", masked_text, k=TEMPLATE_HITS)
         match = None
+        # The threshold judges the hit that would answer: a rerank picks among confident hits,
+        # it never promotes a weak one to an answer.
         if faq_hits and faq_hits[0].score >= self.retriever.no_answer_threshold:
             entry = self.knowledge.faq.get(faq_hits[0].id)
             if entry is not None:
-                match = FaqMatch(entry.id, entry.question, entry.answer, faq_hits[0].score)
-        return Retrieved(faq_hits, template_hits, match)
+                match = FaqMatch(entry.id, entry.question, entry.answer, faq_hits[0].score, entry.category)
+        return Retrieved(faq_hits, template_hits, match, rerank_usage)
 
     def classify(self, masked_text: str, tier: str) -> Classification:
         return self.classifier.classify(masked_text, self.retriever.embed_query(masked_text), tier)
 
     def fill_request(self, request: DraftRequest, masked: MaskResult, retrieved: Retrieved,
                      classification: Classification, message: Message) -> FillRequest:
-        scores = {hit.id: hit.score for hit in retrieved.template_hits}
-        candidates = rank_templates(list(self.knowledge.templates.values()), classification.category,
-                                    classification.priority, request.channel, scores)
+        # The category's templates first (the offline drafter takes the first), then the best
+        # retrieval hits of other categories, so an LLM can correct the offline category.
+        candidates = candidate_templates(list(self.knowledge.templates.values()), classification.category,
+                                         classification.priority, request.channel,
+                                         [(hit.id, hit.score) for hit in retrieved.template_hits])
         customer_name = request.customer.name if request.customer else None
         return FillRequest(
             masked_text=masked.text, channel=request.channel, category=classification.category,
@@ -111,7 +133,7 @@ class Pipeline:
 
     def guard_and_route(self, session: Session, request: DraftRequest, message: Message, masked: MaskResult,
                         retrieved: Retrieved, classification: Classification, fill_request: FillRequest,
-                        filled: FilledDraft) -> Draft:
+                        filled: FilledDraft, started: float) -> Draft:
         template = self.knowledge.templates.get(filled.template_id)
         formatted = format_for_channel(
             filled.text, channel=request.channel, category=classification.category,
@@ -125,12 +147,11 @@ class Pipeline:
             draft_text=formatted.text, channel=request.channel, category=classification.category,
             priority=classification.priority, confidence=classification.category_confidence,
             message_text=request.text, masked_text=masked.text,
-            pii_originals=sorted(set(masked.originals()) | set(self.masker.customer_originals(customer)), key=len, reverse=True),
+            pii_originals=personal_data_originals(self.masker, request.text, customer, masked=masked),
             customer=customer, subject=formatted.subject, sms_text=formatted.sms_text,
             template_id=filled.template_id, sla_plan=plan, now=received_at, role="agent",
         )
-        promised = check_promised_times(formatted.text, plan, received_at, self.sla)
-        checks = run_checks(context, self.policy, extra=[promised])
+        checks = guard_checks(context, self.policy, self.sla)
         decision = route(checks, classification.priority, classification.category_confidence, self.policy,
                          extra_flags=list(filled.degraded))
 
@@ -144,13 +165,23 @@ class Pipeline:
             text=formatted.text, subject=formatted.subject, sms_text=formatted.sms_text,
             knowledge_hits=[_hit(h) for h in retrieved.faq_hits + retrieved.template_hits[:3]],
             sla=plan.to_dict(), flagged=decision.status == "flagged", flags=list(decision.flags),
-            reasons=list(decision.reasons), reviewer=decision.reviewer, llm_usage=filled.usage,
+            reasons=list(decision.reasons), reviewer=decision.reviewer,
+            llm_usage=_llm_usage(filled.usage, retrieved.rerank_usage),
         )
+        # Set before the first flush: a later change would bump the optimistic-lock version.
+        draft.latency_ms = round((perf_counter() - started) * 1000, 2)
         draft.checks = [DraftCheck(position=i, name=c.name, passed=c.passed, reason=c.reason, details=c.details)
                         for i, c in enumerate(checks)]
         session.add(draft)
         session.flush()
         return draft
+
+
+def _llm_usage(fill: dict[str, Any] | None, rerank: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fill call's usage; a rerank call's, when one was made, under "rerank"."""
+    if rerank is None:
+        return fill
+    return {**(fill or {}), "rerank": rerank}
 
 
 def _hit(hit: Hit) -> dict:

@@ -43,17 +43,31 @@ class Runtime:
         self.pipeline.knowledge = knowledge
 
 
-def build_drafter(settings: Settings, policy: Policy):
+def build_drafter(settings: Settings, policy: Policy, few_shot=None):
+    """The offline drafter, or the LLM drafter (offline as its fallback) when configured.
+
+    `few_shot`: a picker `masked text -> labeled rows (masked)` for the prompt's examples.
+    """
     offline = OfflineDrafter(policy)
     if not settings.llm_enabled:
         return offline
     from service.llm.drafter import LlmDrafter  # imported only when configured
 
-    return LlmDrafter(settings, policy, fallback=offline)
+    return LlmDrafter(settings, policy, fallback=offline, few_shot=few_shot)
 
 
-def build_classifier(policy: Policy, examples: list[dict], masker: Masker, embedder: Embedder,
-                     cache_dir: Path | None) -> OfflineClassifier:
+def build_reranker(settings: Settings, policy: Policy):
+    """The LLM rerank of FAQ hits, when an LLM is configured and DRAFTDESK_LLM_RERANK is on."""
+    if not (settings.llm_enabled and settings.llm_rerank):
+        return None
+    from service.llm.rerank import LlmReranker  # imported only when configured
+
+    return LlmReranker(settings, team_name=policy.agent.team_name)
+
+
+def embed_examples(examples: list[dict], masker: Masker, embedder: Embedder,
+                   cache_dir: Path | None) -> tuple[list[str], np.ndarray]:
+    """The labeled examples' masked texts and their query vectors (cached by content)."""
     # The index sees masked text only, examples included.
     texts = [masker.mask(row["text"], row.get("customer")).text for row in examples]
     digest = hashlib.sha256(json.dumps([embedder.name, texts], ensure_ascii=False).encode()).hexdigest()[:16]
@@ -67,7 +81,7 @@ def build_classifier(policy: Policy, examples: list[dict], masker: Masker, embed
             tmp = cache.with_suffix(".tmp.npy")
             np.save(tmp, vectors)
             tmp.replace(cache)
-    return OfflineClassifier(policy, texts, examples, vectors)
+    return texts, vectors
 
 
 def build_runtime(settings: Settings, progress: bool = False, migrate: bool = True,
@@ -94,10 +108,17 @@ def build_runtime(settings: Settings, progress: bool = False, migrate: bool = Tr
     retriever = KnowledgeRetriever(embedder, index_dir, mode=settings.retrieval_mode)
     retriever.build(knowledge.faq_dicts(), knowledge.template_dicts(), progress=progress)
     masker = Masker(policy.masking or None)
-    classifier = build_classifier(policy, knowledge.examples, masker, embedder, settings.index_dir)
+    example_texts, example_vectors = embed_examples(knowledge.examples, masker, embedder, settings.index_dir)
+    classifier = OfflineClassifier(policy, example_texts, knowledge.examples, example_vectors)
+    few_shot = None
+    if settings.llm_enabled:  # the LLM's examples: the labeled rows nearest the message, masked
+        from service.llm.fewshot import embedding_examples
+
+        few_shot = embedding_examples(knowledge.examples, example_texts, example_vectors, retriever.embed_query)
     pipeline = Pipeline(
         policy=policy, knowledge=knowledge, masker=masker, retriever=retriever, classifier=classifier,
-        drafter=build_drafter(settings, policy), sla=SlaEngine(policy), sessions=sessions,
+        drafter=build_drafter(settings, policy, few_shot), sla=SlaEngine(policy), sessions=sessions,
+        reranker=build_reranker(settings, policy),
     )
     return Runtime(settings=settings, engine=engine, sessions=sessions, policy=policy, embedder=embedder,
                    pipeline=pipeline)

@@ -61,10 +61,15 @@ async def _run_rows(runtime, rows: list[dict[str, Any]], progress: bool) -> list
             category_source=record.category.source, priority_source=record.priority.source,
             template_id=record.template_id, faq_ranked=faq_ranked, draft=record.draft,
             flagged=record.flagged, flags=record.flags, latency_ms=record.latency_ms,
+            drafter=record.drafter, llm_usage=record.llm_usage,
             checks={c.name: c.passed for c in record.checks},
             leaked=leaked(gold.get("must_not_contain") or [], [record.draft, record.subject, record.sms_text]),
         )
         results.append(result)
+    for client in (runtime.pipeline.drafter, getattr(runtime.pipeline, "reranker", None)):
+        close = getattr(client, "aclose", None)
+        if close is not None:  # the LLM's HTTP client belongs to this event loop
+            await close()
     return results
 
 
@@ -90,6 +95,7 @@ def run_eval(dataset: Path, out_dir: Path, settings: Settings, kb_path: Path | N
     report.update({
         "dataset": str(dataset), "kb": str(kb_path) if kb_path else "knowledge/faq.jsonl",
         "drafter": drafter, "embedder": runtime.embedder.name,
+        **(_llm_summary(results) if drafter == "llm" else {}),
         "wrong_rows": [_wrong(r) for r in results if _is_wrong(r)],
     })
     (out_dir / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -97,6 +103,24 @@ def run_eval(dataset: Path, out_dir: Path, settings: Settings, kb_path: Path | N
 
     write_html(report, results, out_dir / "report.html")
     return report
+
+
+def _llm_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many rows the LLM drafted, how many fell back, and the tokens spent (fill and rerank calls)."""
+    drafted = [r for r in results if not r.get("error")]
+    usages = []
+    for r in drafted:
+        usage = r.get("llm_usage") or {}
+        usages.extend(u for u in (usage, usage.get("rerank") or {}) if u.get("model"))
+    latencies = sorted(u["latency_ms"] for u in usages if "latency_ms" in u)
+    return {
+        "llm_drafted_rows": sum(r.get("drafter") == "llm" for r in drafted),
+        "llm_degraded_rows": sum("llm_degraded" in (r.get("flags") or []) for r in drafted),
+        "llm_calls": len(usages),
+        "llm_prompt_tokens": sum(u.get("prompt_tokens") or 0 for u in usages),
+        "llm_completion_tokens": sum(u.get("completion_tokens") or 0 for u in usages),
+        "llm_latency_ms_p50": latencies[len(latencies) // 2] if latencies else 0.0,
+    }
 
 
 def _is_wrong(r: dict[str, Any]) -> bool:

@@ -32,7 +32,7 @@ FALLBACK_SUMMARY = {
     "suggestion": "您提出的建议",
 }
 PERSONAL_NOTE = {
-    "inquiry": "感谢您对悦家电器的关注。",
+    "inquiry": "希望能帮到您。",
     "after_sales": "给您添麻烦了，我们会尽快帮您处理好。",
     "complaint": "这次的经历让您不满意，我们真的很抱歉。",
     "suggestion": "谢谢您花时间告诉我们您的想法。",
@@ -57,12 +57,30 @@ def followup_sentence(policy: Policy, priority: str, category: str) -> str:
     return "".join(sentences) or "如有新的情况，欢迎随时联系我们。"
 
 
+# FAQ categories whose answers may stand in a draft of the category: an inquiry and an
+# after-sales question often share an answer (how to return, how long a refund takes), while a
+# complaint or a suggestion quoting an unrelated how-to answer reads as not listening.
+FAQ_CATEGORIES_FOR = {
+    "inquiry": {"inquiry", "after_sales"},
+    "after_sales": {"after_sales", "inquiry"},
+    "complaint": {"complaint", "after_sales"},
+    "suggestion": {"suggestion"},
+}
+# Categories whose drafts may name the matched FAQ question as the customer's issue; a
+# complaint is summarised in its own terms, never as a stock question.
+SUMMARY_FROM_FAQ = {"inquiry", "after_sales"}
+
+
 @dataclass
 class FaqMatch:
     id: str
     question: str
     answer: str
     score: float
+    category: str | None = None  # None: trusted for any category (e.g. a caller without one)
+
+    def fits(self, category: str) -> bool:
+        return self.category is None or self.category in FAQ_CATEGORIES_FOR.get(category, {category})
 
 
 @dataclass
@@ -75,7 +93,8 @@ class FillRequest:
     customer_title: str
     extracted: Extracted
     faq: FaqMatch | None
-    # Candidate templates, best first (already ranked by retrieval).
+    # Candidate templates, best first: the category's own (ranked by `rank_templates`), then
+    # the best retrieval hits of other categories, so an LLM can correct the offline category.
     candidates: list[Template]
 
 
@@ -94,11 +113,11 @@ def standard_values(request: FillRequest, policy: Policy) -> dict[str, str]:
     """Every variable a template may use, from data only (no model)."""
     targets = policy.sla[request.priority]
     extracted = request.extracted
-    faq = request.faq
+    faq = request.faq if request.faq is not None and request.faq.fits(request.category) else None
     summary = FALLBACK_SUMMARY[request.category]
     if extracted.fault_code:
         summary = f"{extracted.fault_code}故障提示"
-    elif faq is not None:
+    elif faq is not None and request.category in SUMMARY_FROM_FAQ:
         summary = f"“{faq.question.rstrip('？?。！! ')}”"
     return {
         "customer_title": request.customer_title,
@@ -124,9 +143,10 @@ class OfflineDrafter:
         self.policy = policy
 
     async def fill(self, request: FillRequest) -> FilledDraft:
-        if not request.candidates:
+        # The best candidate of the request's category; other categories are there for an LLM.
+        template = next((t for t in request.candidates if t.category == request.category), None)
+        if template is None:
             raise LookupError(f"no template for category {request.category}")
-        template = request.candidates[0]
         values = standard_values(request, self.policy)
         used = {name: values[name] for name in template.placeholders}
         return FilledDraft(text=template.render(used), template_id=template.id, values=used)
@@ -140,3 +160,28 @@ def rank_templates(templates: list[Template], category: str, priority: str, chan
     if not eligible:
         eligible = [t for t in templates if t.category == category]
     return sorted(eligible, key=lambda t: (priority not in t.priorities, -scores.get(t.id, 0.0), t.id))
+
+
+def candidate_templates(templates: list[Template], category: str, priority: str, channel: str,
+                        hits: list[tuple[str, float]], *, own: int = 8, others: int = 4) -> list[Template]:
+    """The templates a drafter may choose from, best first.
+
+    Up to `own` of the category ranked by `rank_templates` (so the first is the
+    offline drafter's choice), then up to `others` of other categories that suit
+    the channel, in retrieval order (`hits`: (template id, score), best first).
+    """
+    scores = dict(hits)
+    ranked = rank_templates(templates, category, priority, channel, scores)[:own]
+    by_id = {t.id: t for t in templates}
+    taken = {t.id for t in ranked}
+    extra: list[Template] = []
+    for template_id, _ in hits:
+        if len(extra) >= others:
+            break
+        template = by_id.get(template_id)
+        if template is None or template.id in taken or template.category == category:
+            continue
+        if channel in template.channels:
+            taken.add(template.id)
+            extra.append(template)
+    return ranked + extra

@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from service.config import Settings
+from service.fill.merge import higher_priority
 from service.fill.offline import FilledDraft, FillRequest, standard_values
 from service.kb import KnowledgeError
 from service.llm.breaker import CircuitBreaker
@@ -135,7 +137,11 @@ class LlmDrafter:
             if choice.finish_reason == "length":
                 raise OutputRejected("模型输出过长被截断")
             output, template, slots = parse_output(choice.message.content, request)
-            values = {**standard_values(request, self.policy), **slots}
+            # Deadlines, follow-up and stock phrases follow the classification the pipeline
+            # will record (merge_classification): the model's category, the higher priority.
+            merged = replace(request, category=output.category,
+                             priority=higher_priority(output.priority, request.priority))
+            values = {**standard_values(merged, self.policy), **slots}
             used = {name: values[name] for name in template.placeholders}
             text = template.render(used)
         except LlmCallFailed as exc:
