@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import time
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -631,14 +630,13 @@ def test_traditional_chinese_is_handled(masker):
     assert out.endswith("謝謝。")
 
 
-def test_three_thousand_characters_mask_in_well_under_twenty_ms(masker):
+def test_three_thousand_characters_are_masked_throughout(masker):
+    # Speed is measured in benchmarks/masking.py; here every repetition must be masked.
     sentence = ("我是张伟，订单DD20240315001三天了还没发货，手机13812345678，地址上海市浦东新区张杨路1234号5栋601室。"
                 "洗衣机XQG100-B14出现E3故障，师傅说要换电路板，价格2999元太贵了，你们的服务真的很差。")
     text = (sentence * (3000 // len(sentence) + 1))[:3000]
-    masker.mask(text)  # jieba loads once, lazily
-    timings = []
-    for _ in range(5):
-        started = time.perf_counter()
-        masker.mask(text, {"name": "李娜", "phone": "13900001111"})
-        timings.append(time.perf_counter() - started)
-    assert min(timings) < 0.020, timings
+    result = masker.mask(text, {"name": "李娜", "phone": "13900001111"})
+    assert "13812345678" not in result.text
+    assert "张杨路1234号" not in result.text
+    assert result.text.count("138****5678") == text.count("13812345678")
+    assert "DD20240315001" in result.text  # order numbers are not personal data
