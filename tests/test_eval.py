@@ -77,6 +77,8 @@ def test_report_files_have_every_key_and_an_escaped_page(subset_report):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 3
     assert "<script>" not in page  # customer text is escaped
+    # The dev set has no gold.faq_id rows: retrieval figures are shown as not measured, not as 0.
+    assert report["retrieval_rows"] == 0 and "没有标注 faq_id" in page
 
 
 def test_quality_does_not_drop_below_the_committed_baseline(subset_report):
@@ -103,6 +105,19 @@ def test_eval_cli_errors_and_compare_exit_code(tmp_path, monkeypatch, index_cach
     worse = runner.invoke(app, ["eval", "compare", str(a), str(b), "--metric", "category_accuracy"])
     assert worse.exit_code == 1 and "WORSE" in worse.stdout
     assert runner.invoke(app, ["eval", "compare", str(b), str(a), "--metric", "category_accuracy"]).exit_code == 0
+
+
+def test_eval_run_cli_prints_the_headline_and_marks_unmeasured_retrieval(tmp_path, monkeypatch, index_cache):
+    monkeypatch.setenv("DRAFTDESK_INDEX_DIR", str(index_cache))
+    monkeypatch.setenv("DRAFTDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["eval", "run", str(DEV), "--limit", "3", "--out", str(tmp_path / "o"), "--quiet"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line and not line.startswith("wrote"))
+    assert lines["rows"] == "3" and lines["errors"] == "0"
+    assert lines["retrieval_recall_at_1"].startswith("n/a")
+    assert (tmp_path / "o" / "report.json").exists() and (tmp_path / "o" / "report.html").exists()
 
 
 def test_baseline_command_writes_a_guard_file(tmp_path, monkeypatch, index_cache):

@@ -45,7 +45,10 @@ def run(dataset: Path = typer.Argument(..., help="labeled rows, ../shared/LABELI
                 "priority_under_rate", "priority_over_rate", "retrieval_recall_at_1", "retrieval_recall_at_3",
                 "retrieval_mrr", "pii_leak_count", "unfilled_placeholder_count", "jargon_count", "flagged_rate",
                 "latency_ms_p50", "latency_ms_p95"):
-        typer.echo(f"{key:28s} {report[key]}")
+        value = report[key]
+        if key.startswith("retrieval_") and not report.get("retrieval_rows"):
+            value = "n/a (no row has gold.faq_id)"
+        typer.echo(f"{key:28s} {value}")
     for key in sorted(k for k in report if k.startswith("llm_")):
         typer.echo(f"{key:28s} {report[key]}")
     typer.echo(f"wrote {out / 'report.json'} and {out / 'report.html'}")
@@ -136,7 +139,10 @@ def baseline(dataset: Path = typer.Argument(Path("eval/data/dev.jsonl"), help="l
     }
     out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     for key in BASELINE_GUARDED:
-        typer.echo(f"{key:28s} {report[key]}")
+        value = report[key]
+        if key.startswith("retrieval_") and not report.get("retrieval_rows"):
+            value = "n/a (no row has gold.faq_id)"
+        typer.echo(f"{key:28s} {value}")
     for key in sorted(k for k in report if k.startswith("llm_")):
         typer.echo(f"{key:28s} {report[key]}")
     typer.echo(f"wrote {out}")

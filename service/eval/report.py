@@ -44,7 +44,7 @@ th{background:#f1f4f8}.bad{color:#a4161a;font-weight:600}img{max-width:480px;mar
 <h1>draftdesk 草稿质量评估</h1>
 <p>数据集 {{ report.dataset }} · 知识库 {{ report.kb }} · 起草方式 {{ report.drafter }} · 向量模型 {{ report.embedder }}</p>
 <h2>主要指标</h2>
-<table>{% for key, label in headline %}<tr><th>{{ label }}</th><td>{{ report[key] }}</td></tr>{% endfor %}</table>
+<table>{% for key, label in headline %}<tr><th>{{ label }}</th><td>{% if key.startswith("retrieval_") and not report.retrieval_rows %}—（没有标注 faq_id 的行）{% else %}{{ report[key] }}{% endif %}</td></tr>{% endfor %}</table>
 <h2>各类别</h2>
 <table><tr><th>类别</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {% for name, c in report.per_category.items() %}<tr><td>{{ name }}</td><td>{{ c.precision }}</td><td>{{ c.recall }}</td><td>{{ c.f1 }}</td><td>{{ c.support }}</td></tr>{% endfor %}</table>

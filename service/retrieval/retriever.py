@@ -8,7 +8,7 @@ question + answer), then a soft maximum (log-mean-exp, temperature
 `ANSWER_GROUP_BIAS` less. An entry whose question *and* answer both fit the
 query so beats one that only shares a phrase with its question, while one
 matching similar question still counts fully however many an entry has. Each
-template is indexed as name + description. Queries are embedded after
+template is indexed as name + description and as name + each situation its description lists. Queries are embedded after
 `query_for_embedding` (Traditional to Simplified, transcript speaker labels
 dropped). Modes:
 
@@ -66,7 +66,7 @@ log = logging.getLogger("draftdesk.retrieval")
 COLLECTIONS = ("faq", "templates")
 MODES = ("dense", "lexical", "hybrid")
 # Part of every checksum: changing how views are made must invalidate saved indexes.
-VIEW_SCHEME = "views-v1"
+VIEW_SCHEME = "views-v2"
 MAX_VIEWS = 256  # the low 8 bits of a vector id number the entry's views
 
 # Dense aggregation over an entry's views (see the module docstring for how these were tuned).
@@ -175,9 +175,16 @@ def make_faq_entry(row: dict[str, Any]) -> _Entry:
                        identifier_text="\n".join([question, *similar, answer]))
 
 
+_PHRASE_SPLIT = re.compile(r"[、，,；;。]|比如|或者")
+
+
 def make_template_entry(row: dict[str, Any]) -> _Entry:
     name, description = str(row.get("name") or row["id"]).strip(), str(row.get("description") or "").strip()
-    views = _dedupe([("template", f"{name}：{description}" if description else name)])
+    # A description lists several situations; one that fits the message should count fully,
+    # not be averaged away by the others, so each phrase is a view of its own too.
+    phrases = [p.strip() for p in _PHRASE_SPLIT.split(description) if len(p.strip()) >= 4]
+    views = _dedupe([("template", f"{name}：{description}" if description else name)]
+                    + [("template", f"{name}：{phrase}") for phrase in phrases])
     return _make_entry(row, title=name, views=views, lexical_text=f"{name}\n{description}",
                        identifier_text=f"{name}\n{description}")
 
