@@ -114,7 +114,7 @@ class Pipeline:
         return Retrieved(faq_hits, template_hits, match, rerank_usage)
 
     def classify(self, masked_text: str, tier: str) -> Classification:
-        return self.classifier.classify(masked_text, self.retriever.embed_query(masked_text), tier)
+        return self.classifier.classify(masked_text, self.retriever.query_vector(masked_text), tier)
 
     def fill_request(self, request: DraftRequest, masked: MaskResult, retrieved: Retrieved,
                      classification: Classification, message: Message) -> FillRequest:

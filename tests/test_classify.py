@@ -10,7 +10,7 @@ from service.classify import OfflineClassifier, base_priority
 def classify(runtime, text: str, tier: str = "regular"):
     pipeline = runtime.pipeline
     masked = pipeline.masker.mask(text).text
-    return pipeline.classifier.classify(masked, pipeline.retriever.embed_query(masked), tier)
+    return pipeline.classifier.classify(masked, pipeline.retriever.query_vector(masked), tier)
 
 
 @pytest.mark.parametrize("text, category", [

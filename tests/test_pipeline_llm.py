@@ -62,7 +62,7 @@ def few_shot(shared_runtime):
     pipeline = shared_runtime.pipeline
     texts, vectors = embed_examples(pipeline.knowledge.examples, pipeline.masker, shared_runtime.embedder,
                                     shared_runtime.settings.index_dir)
-    return embedding_examples(pipeline.knowledge.examples, texts, vectors, pipeline.retriever.embed_query)
+    return embedding_examples(pipeline.knowledge.examples, texts, vectors, pipeline.retriever.query_vector)
 
 
 class FakeLlm:

@@ -12,7 +12,7 @@ from service.retrieval.embedders import E5Embedder, HashingEmbedder, get_embedde
 from service.retrieval.evaluate import evaluate_retrieval, load_faq, load_queries
 from service.retrieval.index import MANIFEST, IndexMismatchError, VectorIndex
 from service.retrieval.lexical import Bm25Index, entry_identifiers, query_identifiers, tokenize
-from service.retrieval.retriever import KnowledgeRetriever
+from service.retrieval.retriever import MAX_QUERY_CHARS, KnowledgeRetriever, query_for_embedding
 
 FAQ = [
     {"id": "faq-return", "question": "收到的商品不想要了，怎么申请七天无理由退货？",
@@ -342,6 +342,19 @@ def test_embed_query_is_cached_and_matches_the_embedder(e5):
     assert first.shape == (e5.dim,)
     assert retriever.embed_query("怎么退货") is first
     np.testing.assert_allclose(first, e5.embed_queries(["怎么退货"])[0], atol=1e-6)
+
+
+def test_a_message_is_embedded_once_by_its_opening_in_simplified_chinese(e5):
+    retriever = KnowledgeRetriever(e5, None, approximate_above=10_000)
+    opening = "客戶：我的洗衣機一直顯示E3，衣服泡在裡面拿不出來。"
+    rambling = opening + "其實上個月也壞過一次，師傅來修過，" * 20
+    assert len(rambling) > 4 * MAX_QUERY_CHARS
+    text = query_for_embedding(rambling)
+    assert len(text) == MAX_QUERY_CHARS and text.startswith("我的洗衣机一直显示E3")
+    assert query_for_embedding(rambling, max_chars=None).endswith("师傅来修过，")
+    vector = retriever.query_vector(rambling)
+    assert retriever.query_vector(rambling) is vector  # the classifier reuses the search's vector
+    np.testing.assert_allclose(vector, e5.embed_queries([text])[0], atol=1e-6)
 
 
 def test_no_answer_threshold_is_set_per_embedder_and_overridable(e5):
