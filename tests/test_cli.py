@@ -74,6 +74,15 @@ def test_db_upgrade(cli_env):
     assert result.exit_code == 0 and "up to date" in result.stdout
 
 
+def test_db_upgrade_creates_the_database_folder_of_a_fresh_checkout(cli_env, tmp_path, monkeypatch):
+    database = tmp_path / "var" / "nested" / "draftdesk.db"  # a fresh clone has no var/
+    monkeypatch.setenv("DRAFTDESK_DATABASE_URL", f"sqlite:///{database}")
+    get_settings.cache_clear()
+    result = cli_env.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert database.exists() and "up to date" in result.stdout
+
+
 def test_kb_import_checks_jargon_and_personal_data_and_is_audited(cli_env, tmp_path):
     from sqlalchemy import select
 
