@@ -267,7 +267,9 @@ def import_entries(session: Session, kind: str, entries: list[dict[str, Any]], a
 
 def seed_if_empty(session: Session, knowledge_dir: Path) -> bool:
     """First start: copy knowledge/ files into the database."""
-    has_any = session.scalar(select(func.count()).select_from(KnowledgeEntry))
+    # Other kinds (the policy's versions) share the table but are not knowledge.
+    has_any = session.scalar(select(func.count()).select_from(KnowledgeEntry)
+                             .where(KnowledgeEntry.kind.in_(("faq", "template"))))
     if has_any:
         return False
     files = load_files(knowledge_dir)

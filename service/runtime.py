@@ -4,8 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -20,10 +21,24 @@ from service.guard.sla import SlaEngine
 from service.masking import Masker
 from service.pipeline import Pipeline
 from service.policy import Policy, load_policy
+from service.policy_admin.service import stored_policy
 from service.retrieval.embedders import Embedder, get_embedder
 from service.retrieval.retriever import KnowledgeRetriever, query_for_embedding
 
 log = logging.getLogger("draftdesk.runtime")
+
+
+@dataclass
+class PolicyParts:
+    """Everything built from a policy; a runtime swaps all of them in at once."""
+    policy: Policy
+    masker: Masker
+    example_texts: list[str]
+    example_vectors: np.ndarray
+    classifier: OfflineClassifier
+    drafter: object
+    sla: SlaEngine
+    reranker: object | None
 
 
 @dataclass
@@ -34,6 +49,11 @@ class Runtime:
     policy: Policy
     embedder: Embedder
     pipeline: Pipeline
+    # The labeled examples as the classifier was trained on them (masked, embedded), kept so a
+    # policy change need not embed them again.
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    example_texts: list[str] = field(default_factory=list)
+    example_vectors: np.ndarray | None = None
 
     def reload_knowledge(self) -> None:
         """Make the database's live knowledge the pipeline's (after imports or edits)."""
@@ -41,6 +61,29 @@ class Runtime:
             knowledge = kb.load_from_db(session, self.settings.knowledge_dir)
         self.pipeline.retriever.build(knowledge.faq_dicts(), knowledge.template_dicts())
         self.pipeline.knowledge = knowledge
+
+    def prepare_policy(self, policy: Policy) -> PolicyParts:
+        """Build every policy-dependent part for `policy` without touching the running ones."""
+        # Masking rules decide the examples' masked texts; otherwise the embedded ones still hold.
+        embedded = None
+        if policy.masking == self.policy.masking and self.example_vectors is not None:
+            embedded = (self.example_texts, self.example_vectors)
+        return build_policy_parts(self.settings, policy, self.examples, self.embedder, self.pipeline.retriever,
+                                  embedded)
+
+    def apply_policy(self, policy: Policy, prepared: PolicyParts | None = None) -> None:
+        """Make `policy` the one the next request uses. A failure while building leaves the old one in place.
+
+        `prepared`: the parts `prepare_policy(policy)` built already.
+        """
+        parts = prepared if prepared is not None else self.prepare_policy(policy)
+        pipeline = self.pipeline
+        # Only attribute swaps from here: nothing can fail half-way. A replaced LLM client is left to the
+        # garbage collector: a request in flight may still be using it.
+        pipeline.masker, pipeline.classifier, pipeline.drafter = parts.masker, parts.classifier, parts.drafter
+        pipeline.sla, pipeline.reranker, pipeline.policy = parts.sla, parts.reranker, parts.policy
+        self.example_texts, self.example_vectors = parts.example_texts, parts.example_vectors
+        self.policy = parts.policy
 
 
 def build_drafter(settings: Settings, policy: Policy, few_shot=None):
@@ -97,31 +140,48 @@ def build_runtime(settings: Settings, progress: bool = False, migrate: bool = Tr
     if migrate:
         upgrade(settings.database_url)
     sessions = make_session_factory(engine)
-    policy = load_policy(settings.policy_path)
-    if faq_path is not None:
+    if faq_path is not None:  # an eval run: the files only
+        policy = load_policy(settings.policy_path)
         knowledge = kb.load_files(settings.knowledge_dir, faq_path=faq_path)
     else:
         with sessions() as session:
             if kb.seed_if_empty(session, settings.knowledge_dir):
                 log.info("seeded the knowledge base from %s", settings.knowledge_dir)
             knowledge = kb.load_from_db(session, settings.knowledge_dir)
+            # The file until an admin first changes the policy (PUT /v1/policy).
+            policy = stored_policy(session) or load_policy(settings.policy_path)
 
     embedder = get_embedder(settings)
     index_dir = settings.index_dir if (persist_index and faq_path is None) else None
     retriever = KnowledgeRetriever(embedder, index_dir, mode=settings.retrieval_mode)
     retriever.build(knowledge.faq_dicts(), knowledge.template_dicts(), progress=progress)
+    parts = build_policy_parts(settings, policy, knowledge.examples, embedder, retriever)
+    pipeline = Pipeline(
+        policy=policy, knowledge=knowledge, masker=parts.masker, retriever=retriever, classifier=parts.classifier,
+        drafter=parts.drafter, sla=parts.sla, sessions=sessions, reranker=parts.reranker,
+    )
+    return Runtime(settings=settings, engine=engine, sessions=sessions, policy=policy, embedder=embedder,
+                   pipeline=pipeline, examples=knowledge.examples, example_texts=parts.example_texts,
+                   example_vectors=parts.example_vectors)
+
+
+def build_policy_parts(settings: Settings, policy: Policy, examples: list[dict[str, Any]], embedder: Embedder,
+                       retriever: KnowledgeRetriever,
+                       embedded: tuple[list[str], np.ndarray] | None = None) -> PolicyParts:
+    """Masker, classifier, drafter, SLA engine and reranker for `policy`.
+
+    `embedded`: the examples' masked texts and vectors when still valid for this policy's masking.
+    """
     masker = Masker(policy.masking or None)
-    example_texts, example_vectors = embed_examples(knowledge.examples, masker, embedder, settings.index_dir)
-    classifier = OfflineClassifier(policy, example_texts, knowledge.examples, example_vectors)
+    if embedded is None:
+        embedded = embed_examples(examples, masker, embedder, settings.index_dir)
+    example_texts, example_vectors = embedded
+    classifier = OfflineClassifier(policy, example_texts, examples, example_vectors)
     few_shot = None
     if settings.llm_enabled:  # the LLM's examples: the labeled rows nearest the message, masked
         from service.llm.fewshot import embedding_examples
 
-        few_shot = embedding_examples(knowledge.examples, example_texts, example_vectors, retriever.query_vector)
-    pipeline = Pipeline(
-        policy=policy, knowledge=knowledge, masker=masker, retriever=retriever, classifier=classifier,
-        drafter=build_drafter(settings, policy, few_shot), sla=SlaEngine(policy), sessions=sessions,
-        reranker=build_reranker(settings, policy),
-    )
-    return Runtime(settings=settings, engine=engine, sessions=sessions, policy=policy, embedder=embedder,
-                   pipeline=pipeline)
+        few_shot = embedding_examples(examples, example_texts, example_vectors, retriever.query_vector)
+    return PolicyParts(policy=policy, masker=masker, example_texts=example_texts, example_vectors=example_vectors,
+                       classifier=classifier, drafter=build_drafter(settings, policy, few_shot), sla=SlaEngine(policy),
+                       reranker=build_reranker(settings, policy))

@@ -80,6 +80,11 @@ def endpoints(ready: str, flagged: str) -> list[tuple]:
         ("POST", "/v1/knowledge/proposals/{proposal_id}/dismiss", "/v1/knowledge/proposals/999999/dismiss", {},
          {EDITOR}, 404),
         ("GET", "/v1/audit", "/v1/audit", {}, {ADMIN}, 200),
+        # The shared runtime's policy must not change: the admin's PUT and revert are refused.
+        ("GET", "/v1/policy", "/v1/policy", {}, {ADMIN}, 200),
+        ("PUT", "/v1/policy", "/v1/policy", {"json": {"policy": {}}}, {ADMIN}, 422),
+        ("GET", "/v1/policy/history", "/v1/policy/history", {}, {ADMIN}, 200),
+        ("POST", "/v1/policy/revert", "/v1/policy/revert", {"json": {"version": 99}}, {ADMIN}, 404),
         ("GET", "/v1/users", "/v1/users", {}, {ADMIN}, 200),
         ("POST", "/v1/users", "/v1/users", {"json": {"name": "bad name!", "role": "agent"}}, {ADMIN}, 422),
         ("POST", "/v1/users/{name}/revoke", "/v1/users/nobody-x/revoke", {}, {ADMIN}, 404),

@@ -26,6 +26,7 @@ from service.errors import ServiceError
 from service.intake import MessageInFlight
 from service.knowledge_admin.views import router as knowledge_router
 from service.policy import CATEGORIES, CHANNELS, PRIORITIES
+from service.policy_admin.views import router as policy_router
 from service.records import draft_record
 from service.review.views import router as review_router
 from service.runtime import Runtime, build_runtime
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.include_router(review_router)
     app.include_router(knowledge_router)
+    app.include_router(policy_router)
     app.include_router(audit_router)
     app.include_router(users_router)
 
