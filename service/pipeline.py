@@ -10,7 +10,7 @@ before the guard, so SLA, checks and routing judge the draft by what it says.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from time import perf_counter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,9 @@ from service.schemas import DraftRecord, DraftRequest
 log = logging.getLogger("draftdesk.pipeline")
 
 FAQ_HITS = 3  # FAQ hits kept (the first may become the answer)
+# A matched FAQ question says plainly what the customer asks, so the templates that fit it
+# count this much in the template ranking (the message itself counts the rest).
+FAQ_EVIDENCE_WEIGHT = 0.5
 RERANK_DEPTH = 5  # FAQ hits an LLM rerank orders, when enabled
 TEMPLATE_HITS = 10
 
@@ -61,6 +64,8 @@ class Pipeline:
     sla: SlaEngine
     sessions: sessionmaker[Session]
     reranker: object | None = None  # LlmReranker when DRAFTDESK_LLM_RERANK is on: `async rerank(...)`
+    # Template hits for an FAQ question, by (question, templates checksum): few questions, many messages.
+    _faq_template_hits: dict[tuple[str, str], list[Hit]] = field(default_factory=dict, repr=False)
 
     async def draft(self, request: DraftRequest) -> DraftRecord:
         started = perf_counter()
@@ -103,7 +108,6 @@ class Pipeline:
             documents = {h.id: (e.question, e.answer) for h in fused if (e := self.knowledge.faq.get(h.id))}
             reranked = await self.reranker.rerank(masked_text, fused, documents)
             faq_hits, rerank_usage = reranked.hits[:FAQ_HITS], reranked.usage
-        template_hits = self.retriever.search("templates", masked_text, k=TEMPLATE_HITS)
         match = None
         # The threshold judges the hit that would answer: a rerank picks among confident hits,
         # it never promotes a weak one to an answer.
@@ -111,7 +115,25 @@ class Pipeline:
             entry = self.knowledge.faq.get(faq_hits[0].id)
             if entry is not None:
                 match = FaqMatch(entry.id, entry.question, entry.answer, faq_hits[0].score, entry.category)
+        template_hits = self.retriever.search("templates", masked_text, k=TEMPLATE_HITS)
+        if match is not None:
+            template_hits = self._with_faq_evidence(template_hits, match.question)
         return Retrieved(faq_hits, template_hits, match, rerank_usage)
+
+    def _with_faq_evidence(self, message_hits: list[Hit], question: str) -> list[Hit]:
+        """Template hits re-scored as a blend of the message's and the matched FAQ question's scores."""
+        key = (question, self.retriever.checksum("templates"))
+        question_hits = self._faq_template_hits.get(key)
+        if question_hits is None:
+            question_hits = self.retriever.search("templates", question, k=TEMPLATE_HITS)
+            if len(self._faq_template_hits) > 4096:
+                self._faq_template_hits.clear()
+            self._faq_template_hits[key] = question_hits
+        by_question = {hit.id: hit.score for hit in question_hits}
+        floor = min(by_question.values(), default=0.0)  # a template outside the question's top list
+        blended = [replace(hit, score=(1 - FAQ_EVIDENCE_WEIGHT) * hit.score
+                           + FAQ_EVIDENCE_WEIGHT * by_question.get(hit.id, floor)) for hit in message_hits]
+        return sorted(blended, key=lambda hit: -hit.score)
 
     def classify(self, masked_text: str, tier: str) -> Classification:
         return self.classifier.classify(masked_text, self.retriever.query_vector(masked_text), tier)

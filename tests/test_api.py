@@ -27,6 +27,8 @@ def test_readme_example_gives_a_checked_chinese_draft(client):
     assert record["category"]["value"] == "after_sales"
     assert record["category"]["source"]
     assert "DD20240315001" in record["draft"]
+    # "还没发货" is an order-progress question (the matched FAQ says so), not a change of order details
+    assert record["template_id"] == "order_progress"
     assert "13812345678" not in response.text  # the full phone appears nowhere in the record
     assert "138****5678" in record["masked_message"]
     assert re.search(r"[\u4e00-\u9fff]{10,}", record["draft"])

@@ -598,6 +598,12 @@ class KnowledgeRetriever:
 
     # --- introspection --------------------------------------------------------
 
+    def checksum(self, collection: str) -> str:
+        """Changes whenever an entry of the collection is added, changed or removed."""
+        col = self._collection(collection)
+        with self._lock:
+            return col.checksum()
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {name: {"entries": len(col.entries), "vectors": col.index.count, "kind": col.index.kind}
