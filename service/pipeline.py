@@ -32,7 +32,7 @@ from service.kb import KnowledgeBase
 from service.masking import Masker, MaskResult, salutation
 from service.policy import Policy
 from service.records import draft_record
-from service.retrieval.retriever import Hit, KnowledgeRetriever
+from service.retrieval.retriever import Hit, KnowledgeRetriever, query_for_embedding
 from service.schemas import DraftRecord, DraftRequest
 
 log = logging.getLogger("draftdesk.pipeline")
@@ -119,6 +119,18 @@ class Pipeline:
         if match is not None:
             template_hits = self._with_faq_evidence(template_hits, match.question)
         return Retrieved(faq_hits, template_hits, match, rerank_usage)
+
+    def prepare_template_evidence(self) -> None:
+        """Rank the templates for every FAQ question now, in one batch, so no request pays for it."""
+        questions = sorted({entry.question for entry in self.knowledge.faq.values()})
+        checksum = self.retriever.checksum("templates")
+        vectors: list = [None] * len(questions)
+        if questions and self.retriever.mode != "lexical":
+            vectors = list(self.retriever.embedder.embed_queries([query_for_embedding(q) for q in questions]))
+        self._faq_template_hits.clear()
+        for question, vector in zip(questions, vectors):
+            self._faq_template_hits[(question, checksum)] = self.retriever.search_vector(
+                "templates", question, vector, k=TEMPLATE_HITS)
 
     def _with_faq_evidence(self, message_hits: list[Hit], question: str) -> list[Hit]:
         """Template hits re-scored as a blend of the message's and the matched FAQ question's scores."""

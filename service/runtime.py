@@ -61,6 +61,7 @@ class Runtime:
             knowledge = kb.load_from_db(session, self.settings.knowledge_dir)
         self.pipeline.retriever.build(knowledge.faq_dicts(), knowledge.template_dicts())
         self.pipeline.knowledge = knowledge
+        self.pipeline.prepare_template_evidence()
 
     def prepare_policy(self, policy: Policy) -> PolicyParts:
         """Build every policy-dependent part for `policy` without touching the running ones."""
@@ -160,6 +161,7 @@ def build_runtime(settings: Settings, progress: bool = False, migrate: bool = Tr
         policy=policy, knowledge=knowledge, masker=parts.masker, retriever=retriever, classifier=parts.classifier,
         drafter=parts.drafter, sla=parts.sla, sessions=sessions, reranker=parts.reranker,
     )
+    pipeline.prepare_template_evidence()
     return Runtime(settings=settings, engine=engine, sessions=sessions, policy=policy, embedder=embedder,
                    pipeline=pipeline, examples=knowledge.examples, example_texts=parts.example_texts,
                    example_vectors=parts.example_vectors)

@@ -1,6 +1,8 @@
 """The offline drafter's values: which FAQ answer may stand in which kind of draft."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from service.config import PROJECT_ROOT
@@ -49,3 +51,26 @@ def test_a_suggestion_only_takes_a_suggestion_answer():
 def test_a_match_without_a_category_is_trusted_as_before():
     uncategorised = FaqMatch("x", "发票怎么开？", "在订单详情页申请电子发票。", 0.9)
     assert standard_values(request("inquiry", uncategorised), POLICY)["faq_answer"] == uncategorised.answer
+
+
+# --- template choice: the message and the matched FAQ question together ---
+
+def test_template_evidence_for_every_faq_question_is_ready_before_the_first_request(shared_runtime):
+    pipeline = shared_runtime.pipeline
+    checksum = pipeline.retriever.checksum("templates")
+    questions = {entry.question for entry in pipeline.knowledge.faq.values()}
+    ready = {question for question, key in pipeline._faq_template_hits if key == checksum}
+    assert questions <= ready
+    question = sorted(questions)[0]
+    prepared = [(hit.id, round(hit.score, 4)) for hit in pipeline._faq_template_hits[(question, checksum)]]
+    searched = [(hit.id, round(hit.score, 4)) for hit in pipeline.retriever.search("templates", question, k=10)]
+    assert prepared == searched  # the batch gives what a request would have computed
+
+
+def test_the_faq_question_breaks_a_near_tie_between_templates(shared_runtime):
+    pipeline = shared_runtime.pipeline
+    message = "我的订单DD20240315001三天了还没发货，手机138****5678"
+    retrieved = asyncio.run(pipeline.retrieve(message))
+    assert retrieved.faq_match is not None
+    after_sales = [hit.id for hit in retrieved.template_hits if hit.category == "after_sales"]
+    assert after_sales[0] == "order_progress"
