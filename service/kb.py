@@ -5,7 +5,6 @@ the newest non-deleted version of each entry is live.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db.models import KnowledgeEntry
+from service.jsonl import JsonlError, json_objects
 from service.policy import CATEGORIES, CHANNELS, PRIORITIES
 
 # The variables a drafter supplies; a template may use no others.
@@ -144,19 +144,11 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise KnowledgeError(f"file not found: {path}")
-    rows: list[dict[str, Any]] = []
     with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise KnowledgeError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise KnowledgeError(f"{path}:{number}: each line must be a JSON object")
-            rows.append(row)
-    return rows
+        try:
+            return [row for _, row in json_objects(handle)]
+        except JsonlError as exc:
+            raise KnowledgeError(f"{path}:{exc.line}: {exc.problem}") from exc
 
 
 def load_faq_file(path: str | Path) -> list[FaqEntry]:

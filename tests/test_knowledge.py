@@ -106,3 +106,15 @@ def test_import_versions_changes_and_dry_run_changes_nothing(tmp_path):
         versions = session.scalars(select(KnowledgeEntry).where(KnowledgeEntry.entry_id == "f1")).all()
         assert [(v.version, v.author) for v in versions] == [(1, "system"), (2, "editor-1")]
     json.dumps(report.as_dict())
+
+
+def test_json_lines_skip_blank_lines_and_name_the_first_bad_one():
+    from service.jsonl import JsonlError, json_objects
+
+    assert list(json_objects(['{"id": "a"}', "", "  ", '{"id": "b"}'])) == [(1, {"id": "a"}), (4, {"id": "b"})]
+    with pytest.raises(JsonlError) as bad_json:
+        list(json_objects(['{"id": "a"}', "{oops"]))
+    assert bad_json.value.line == 2 and "not valid JSON" in str(bad_json.value)
+    with pytest.raises(JsonlError) as not_object:
+        list(json_objects(["[1, 2]"]))
+    assert not_object.value.line == 1 and "JSON object" in not_object.value.problem

@@ -28,6 +28,7 @@ from service import kb
 from service.audit.service import record as audit
 from service.auth.identity import Actor, actor_fields
 from service.db.models import KnowledgeEntry
+from service.jsonl import JsonlError, json_objects
 from service.errors import Conflict, Invalid, NotFound
 from service.guard.checks import find_jargon
 from service.masking import Masker
@@ -326,20 +327,15 @@ class ImportResult:
 def parse_jsonl(text: str, kind: str) -> list[dict[str, Any]]:
     """Rows of a JSON Lines document, naming the line of any malformed or duplicate row."""
     rows, seen = [], set()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise Invalid(f"line {number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise Invalid(f"line {number}: each line must be a JSON object")
-        entry_id = row.get("id")
-        if entry_id in seen:
-            raise Invalid(f"line {number}: duplicate id {entry_id}")
-        seen.add(entry_id)
-        rows.append((number, row))
+    try:
+        for number, row in json_objects(text.splitlines()):
+            entry_id = row.get("id")
+            if entry_id in seen:
+                raise Invalid(f"line {number}: duplicate id {entry_id}")
+            seen.add(entry_id)
+            rows.append((number, row))
+    except JsonlError as exc:
+        raise Invalid(str(exc)) from exc
     if not rows:
         raise Invalid(f"no {LABEL[kind]} entries in the document")
     return rows

@@ -1,13 +1,13 @@
 """Score FAQ retrieval on labeled queries (LABELING.md rows with gold.faq_id)."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from service.jsonl import JsonlError, json_objects
 from service.retrieval.cache import EmbeddingCache
 from service.retrieval.embedders import Embedder
 from service.retrieval.retriever import KnowledgeRetriever, query_for_embedding
@@ -16,19 +16,11 @@ RANK_DEPTH = 10  # MRR counts a gold entry found within this many hits
 
 
 def _read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    rows = []
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not JSON: {exc.msg}") from exc
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{number}: expected a JSON object")
-            rows.append(row)
-    return rows
+        try:
+            return [row for _, row in json_objects(handle)]
+        except JsonlError as exc:
+            raise ValueError(f"{path}:{exc.line}: {exc.problem}") from exc
 
 
 def load_faq(path: str | Path) -> list[dict[str, Any]]:
