@@ -32,7 +32,7 @@ from service.kb import KnowledgeBase
 from service.masking import Masker, MaskResult, salutation
 from service.policy import Policy
 from service.records import draft_record
-from service.retrieval.retriever import Hit, KnowledgeRetriever, query_for_embedding
+from service.retrieval.retriever import Hit, KnowledgeRetriever
 from service.schemas import DraftRecord, DraftRequest
 
 log = logging.getLogger("draftdesk.pipeline")
@@ -126,7 +126,7 @@ class Pipeline:
         checksum = self.retriever.checksum("templates")
         vectors: list = [None] * len(questions)
         if questions and self.retriever.mode != "lexical":
-            vectors = list(self.retriever.embedder.embed_queries([query_for_embedding(q) for q in questions]))
+            vectors = list(self.retriever.query_vectors(questions))
         self._faq_template_hits.clear()
         for question, vector in zip(questions, vectors):
             self._faq_template_hits[(question, checksum)] = self.retriever.search_vector(

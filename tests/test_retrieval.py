@@ -357,6 +357,26 @@ def test_a_message_is_embedded_once_by_its_opening_in_simplified_chinese(e5):
     np.testing.assert_allclose(vector, e5.embed_queries([text])[0], atol=1e-6)
 
 
+def test_many_query_vectors_at_once_match_one_by_one_and_survive_a_restart(tmp_path):
+    class CountingQueries(HashingEmbedder):
+        embedded = 0
+
+        def embed_queries(self, texts):
+            CountingQueries.embedded += len(texts)
+            return super().embed_queries(texts)
+
+    questions = ["下单后多久发货？", "客戶：退款多久到賬？", "下单后多久发货？"]
+    first = KnowledgeRetriever(CountingQueries(), tmp_path, approximate_above=10_000)
+    vectors = first.query_vectors(questions)
+    assert CountingQueries.embedded == 2  # the repeated question is embedded once
+    for question, vector in zip(questions, vectors):
+        np.testing.assert_allclose(vector, first.query_vector(question), atol=1e-6)
+    embedded_before_restart = CountingQueries.embedded
+    restarted = KnowledgeRetriever(CountingQueries(), tmp_path, approximate_above=10_000)
+    np.testing.assert_allclose(restarted.query_vectors(questions), vectors, atol=1e-6)
+    assert CountingQueries.embedded == embedded_before_restart
+
+
 def test_no_answer_threshold_is_set_per_embedder_and_overridable(e5):
     assert KnowledgeRetriever(e5, None, approximate_above=10).no_answer_threshold > 0.5
     assert KnowledgeRetriever(e5, None, approximate_above=10, no_answer_threshold=0.3).no_answer_threshold == 0.3

@@ -320,6 +320,8 @@ class KnowledgeRetriever:
         if embedding_cache_dir is None and self.index_dir is not None:
             embedding_cache_dir = self.index_dir / "embeddings"
         self._passages = EmbeddingCache(embedding_cache_dir, embedder.name, "passage", embedder.dim)
+        # Known query-like texts (FAQ questions ranked against templates), so a restart embeds none again.
+        self._known_queries = EmbeddingCache(embedding_cache_dir, embedder.name, "query", embedder.dim)
 
     @property
     def ready(self) -> bool:
@@ -458,6 +460,13 @@ class KnowledgeRetriever:
     def query_vector(self, text: str) -> np.ndarray:
         """The vector `search` uses for `text`: one embedding per message, shared by every stage."""
         return self.embed_query(query_for_embedding(text))
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        """`query_vector` for many texts at once, in batches, cached on disk beside the passages."""
+        vectors = self._known_queries.get_or_embed([query_for_embedding(text) for text in texts],
+                                                   self.embedder.embed_queries)
+        self._known_queries.flush()
+        return vectors
 
     def search(self, collection: str, query: str, k: int = 5, category: str | None = None) -> list[Hit]:
         vector = self.query_vector(query) if self.mode != "lexical" else None
