@@ -244,6 +244,7 @@ class _Collection:
     bm25: Bm25Index = field(default_factory=Bm25Index)
     identifiers: dict[str, set[int]] = field(default_factory=dict)
     _allowed: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _checksum: str | None = None  # asked on every draft (template evidence): kept until the entries change
 
     def put(self, entry: _Entry) -> None:
         other = self.by_key.get(entry.key)
@@ -256,6 +257,7 @@ class _Collection:
         for token in entry.identifiers:
             self.identifiers.setdefault(token, set()).add(entry.key)
         self._allowed.clear()
+        self._checksum = None
 
     def drop(self, entry_id: str) -> _Entry | None:
         entry = self.entries.pop(entry_id, None)
@@ -270,11 +272,14 @@ class _Collection:
                 if not keys:
                     del self.identifiers[token]
         self._allowed.clear()
+        self._checksum = None
         return entry
 
     def checksum(self) -> str:
-        digests = sorted(entry.digest for entry in self.entries.values())
-        return hashlib.sha256("\n".join([VIEW_SCHEME, self.name, *digests]).encode()).hexdigest()
+        if self._checksum is None:
+            digests = sorted(entry.digest for entry in self.entries.values())
+            self._checksum = hashlib.sha256("\n".join([VIEW_SCHEME, self.name, *digests]).encode()).hexdigest()
+        return self._checksum
 
     def in_category(self, category: str) -> tuple[np.ndarray, np.ndarray]:
         """(entry keys, vector ids) of one category, cached until the collection changes."""
