@@ -76,12 +76,16 @@ class TextModel:
         dense = csr_matrix(np.asarray(vectors, dtype=np.float32).reshape(ngrams.shape[0], -1) * self.embedding_weight)
         return hstack([ngrams, dense]).tocsr()
 
-    def predict(self, text: str, vector: np.ndarray) -> tuple[str, float]:
+    def probabilities(self, text: str, vector: np.ndarray) -> dict[str, float]:
         if self.model is None:
-            return self.single, 1.0
-        probabilities = self.model.predict_proba(self._features(self.ngrams.transform([text]), vector))[0]
-        best = int(np.argmax(probabilities))
-        return str(self.model.classes_[best]), float(probabilities[best])
+            return {self.single: 1.0}
+        values = self.model.predict_proba(self._features(self.ngrams.transform([text]), vector))[0]
+        return {str(label): float(value) for label, value in zip(self.model.classes_, values)}
+
+    def predict(self, text: str, vector: np.ndarray) -> tuple[str, float]:
+        probabilities = self.probabilities(text, vector)
+        best = max(probabilities, key=probabilities.get)
+        return best, probabilities[best]
 
 
 class OfflineClassifier:
@@ -100,6 +104,10 @@ class OfflineClassifier:
                                         CATEGORIES, **CATEGORY_MODEL)
         self.priority_model = TextModel(texts, vectors, [base_priority(r) for r in example_rows],
                                         PRIORITIES, **PRIORITY_MODEL)
+
+    def category_probabilities(self, masked_text: str, query_vector: np.ndarray) -> dict[str, float]:
+        """The model's belief in each category, before any rule: the retrieve stage's soft prior."""
+        return self.category_model.probabilities(to_simplified(masked_text), query_vector)
 
     def classify(self, masked_text: str, query_vector: np.ndarray, tier: str = "regular") -> Classification:
         text = to_simplified(masked_text)

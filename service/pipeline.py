@@ -101,10 +101,13 @@ class Pipeline:
 
     async def retrieve(self, masked_text: str) -> Retrieved:
         rerank_usage = None
+        # What the classifier's model expects the category to be orders close FAQ candidates
+        # (a soft prior, not a filter); the classify stage still decides, rules included.
+        prior = self.classifier.category_probabilities(masked_text, self.retriever.query_vector(masked_text))
         if self.reranker is None:
-            faq_hits = self.retriever.search("faq", masked_text, k=FAQ_HITS)
+            faq_hits = self.retriever.search("faq", masked_text, k=FAQ_HITS, category_prior=prior)
         else:  # the model orders the fused top hits; on any failure the fused order stays
-            fused = self.retriever.search("faq", masked_text, k=RERANK_DEPTH)
+            fused = self.retriever.search("faq", masked_text, k=RERANK_DEPTH, category_prior=prior)
             documents = {h.id: (e.question, e.answer) for h in fused if (e := self.knowledge.faq.get(h.id))}
             reranked = await self.reranker.rerank(masked_text, fused, documents)
             faq_hits, rerank_usage = reranked.hits[:FAQ_HITS], reranked.usage

@@ -131,6 +131,17 @@ def embed_examples(examples: list[dict], masker: Masker, embedder: Embedder,
     return texts, vectors
 
 
+def category_prior_for_eval(settings: Settings, embedder: Embedder):
+    """`(text, vector) -> category probabilities` as the retrieve stage computes them: the
+    offline classifier trained on the labeled examples, reading the masked text."""
+    policy = load_policy(settings.policy_path)
+    examples = kb.read_jsonl(settings.knowledge_dir / "examples.jsonl")
+    masker = Masker(policy.masking or None)
+    texts, vectors = embed_examples(examples, masker, embedder, settings.index_dir)
+    classifier = OfflineClassifier(policy, texts, examples, vectors)
+    return lambda text, vector: classifier.category_probabilities(masker.mask(text).text, vector)
+
+
 def build_runtime(settings: Settings, progress: bool = False, migrate: bool = True,
                   faq_path: Path | None = None, persist_index: bool = True) -> Runtime:
     """Database (migrated and seeded), knowledge, providers and the pipeline.

@@ -66,3 +66,16 @@ def test_needs_examples_and_matching_lengths(shared_runtime):
     row = {"gold": {"category": "inquiry", "priority": "medium"}}
     with pytest.raises(ValueError, match="one text, one row and one vector"):
         OfflineClassifier(policy, ["a", "b"], [row], np.zeros((2, 4), dtype=np.float32))
+
+
+def test_category_probabilities_back_the_models_category(shared_runtime):
+    pipeline = shared_runtime.pipeline
+    masked = pipeline.masker.mask("洗碗机有没有烘干功能？大概多少钱").text
+    vector = pipeline.retriever.query_vector(masked)
+    probabilities = pipeline.classifier.category_probabilities(masked, vector)
+    assert set(probabilities) == {"inquiry", "after_sales", "complaint", "suggestion"}
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    result = pipeline.classifier.classify(masked, vector)
+    assert max(probabilities, key=probabilities.get) == result.category
+    assert probabilities[result.category] == pytest.approx(result.category_confidence, abs=1e-4)
+

@@ -132,3 +132,35 @@ def test_baseline_command_writes_a_guard_file(tmp_path, monkeypatch, index_cache
     assert written["subset_rows"] == 4 and written["metrics"]["rows"] == 4
     assert set(written["guarded"]) <= set(written["metrics"])
     assert CliRunner().invoke(app, ["eval", "baseline", str(DEV), "--rows", "0"]).exit_code == 2
+
+
+def test_eval_retrieval_cli_scores_with_the_category_prior_unless_told_not_to(tmp_path, monkeypatch):
+    kb = tmp_path / "faq.jsonl"
+    kb.write_text("\n".join(json.dumps({"id": f"faq-{c}", "question": f"{q}？", "answer": "请查看订单详情。",
+                                        "category": c}, ensure_ascii=False)
+                            for c, q in (("inquiry", "怎么查看物流"), ("complaint", "快递员态度很差"))), encoding="utf-8")
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(json.dumps({"id": "q1", "channel": "app", "text": "怎么查看物流",
+                                   "gold": {"category": "inquiry", "priority": None, "faq_id": "faq-inquiry",
+                                            "must_not_contain": []}}, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("DRAFTDESK_EMBEDDER", "hashing")
+    monkeypatch.setenv("DRAFTDESK_INDEX_DIR", str(tmp_path / "index"))
+    command = ["eval", "retrieval", "--kb", str(kb), "--queries", str(queries), "--json"]
+    runner = CliRunner()
+    try:
+        get_settings.cache_clear()
+        with_prior = runner.invoke(app, command)
+        assert with_prior.exit_code == 0, with_prior.output
+        result = json.loads(with_prior.stdout)
+        assert result["category_prior"] is True and result["recall_at_1"] == 1.0
+        assert json.loads(runner.invoke(app, [*command, "--no-category-prior"]).stdout)["category_prior"] is False
+        assert json.loads(runner.invoke(app, [*command, "--mode", "dense"]).stdout)["category_prior"] is False
+
+        # Without labeled examples (or a policy) there is no classifier: a clear error and a way out.
+        monkeypatch.setenv("DRAFTDESK_KNOWLEDGE_DIR", str(tmp_path / "empty"))
+        get_settings.cache_clear()
+        missing = runner.invoke(app, command)
+        assert missing.exit_code == 2 and "--no-category-prior" in missing.stderr
+        assert runner.invoke(app, [*command, "--no-category-prior"]).exit_code == 0
+    finally:
+        get_settings.cache_clear()

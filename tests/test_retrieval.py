@@ -440,3 +440,108 @@ def test_evaluate_retrieval_reports_every_metric(tmp_path):
     bad.write_text('{"id": "x", "text": "hi", "gold": {}}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="gold.faq_id"):
         load_queries(bad)
+
+
+# --- prototype view and category prior --------------------------------------------
+
+class TableEmbedder:
+    """Vectors chosen by the test for known texts; every other text points along the last axis."""
+
+    def __init__(self, table: dict[str, np.ndarray], dim: int = 8):
+        self.dim, self.name = dim, "table:8"
+        self.table = {text: np.asarray(v, dtype=np.float32) / np.linalg.norm(v) for text, v in table.items()}
+
+    def _one(self, text: str) -> np.ndarray:
+        return self.table.get(text, np.eye(self.dim, dtype=np.float32)[-1])
+
+    def embed_queries(self, texts):
+        return np.vstack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    embed_passages = embed_queries
+
+
+def _axis(*weights: float) -> np.ndarray:
+    return np.array(list(weights) + [0.0] * (8 - len(weights)), dtype=np.float32)
+
+
+PROTOTYPE_TABLE = {
+    "甲问法": _axis(1, 0), "乙问法": _axis(0, 1),   # entry A's two similar questions, each 0.71 from the query
+    "丙问法": _axis(0.8 / 2 ** 0.5, 0.8 / 2 ** 0.5, 0, 0, 0, 0.6),  # entry B's only one, 0.8 from the query
+    "新的问法": _axis(1, 1),                          # the query: between A's two phrasings
+}
+PROTOTYPE_FAQ = [
+    {"id": "faq-a", "question": "问题A", "answer": "回答A", "category": "inquiry", "similar_questions": ["甲问法", "乙问法"]},
+    {"id": "faq-b", "question": "问题B", "answer": "回答B", "category": "inquiry", "similar_questions": ["丙问法"]},
+]
+
+
+def test_an_entry_with_several_similar_questions_is_also_found_by_their_mean(tmp_path):
+    retriever = KnowledgeRetriever(TableEmbedder(PROTOTYPE_TABLE), tmp_path, mode="dense", approximate_above=10_000)
+    retriever.build(PROTOTYPE_FAQ, [])
+    # A phrasing between A's two similar questions is nearer their mean than any one of them.
+    hits = retriever.search_vector("faq", "新的问法", PROTOTYPE_TABLE["新的问法"] / np.sqrt(2), k=2)
+    assert [hit.id for hit in hits] == ["faq-a", "faq-b"]
+    assert hits[0].score > 0.95 and hits[1].score < 0.8
+
+    # A: question, answer, question + answer, 2 similar, the prototype; B: no prototype for one similar.
+    assert retriever.stats()["faq"]["vectors"] == 6 + 4
+    # The prototype is rebuilt from the views after a restart that loads the saved index ...
+    reloaded = KnowledgeRetriever(TableEmbedder(PROTOTYPE_TABLE), tmp_path, mode="dense", approximate_above=10_000)
+    reloaded.build(PROTOTYPE_FAQ, [])
+    assert reloaded.search_vector("faq", "新的问法", PROTOTYPE_TABLE["新的问法"] / np.sqrt(2), k=1)[0].id == "faq-a"
+    # ... and follows live edits: with one similar question left, A loses its prototype and its lead.
+    reloaded.upsert("faq", {**PROTOTYPE_FAQ[0], "similar_questions": ["甲问法"]})
+    assert reloaded.stats()["faq"]["vectors"] == 4 + 4
+    assert reloaded.search_vector("faq", "新的问法", PROTOTYPE_TABLE["新的问法"] / np.sqrt(2), k=1)[0].id == "faq-b"
+    reloaded.delete("faq", "faq-a")
+    assert reloaded.stats()["faq"]["vectors"] == 4
+
+
+def test_the_category_prior_orders_close_candidates_without_changing_their_scores():
+    twins = [
+        {"id": "faq-fee-question", "question": "安装要另外收费吗？", "answer": "安装免费，辅材按价目表收费。",
+         "category": "inquiry"},
+        {"id": "faq-fee-complaint", "question": "安装要另外收费吗？", "answer": "安装免费，辅材按价目表收费。",
+         "category": "complaint"},
+    ]
+    retriever = KnowledgeRetriever(HashingEmbedder(), None, mode="hybrid", approximate_above=10_000)
+    retriever.build(twins, [])
+    plain = retriever.search("faq", "安装要另外收费吗", k=2)
+    assert plain[0].score == pytest.approx(plain[1].score)
+
+    for expected in ("complaint", "inquiry"):
+        hits = retriever.search("faq", "安装要另外收费吗", k=2, category_prior={expected: 0.9, "after_sales": 0.1})
+        assert hits[0].category == expected
+        assert hits[0].score == pytest.approx(plain[0].score)  # a preference, not evidence: scores unchanged
+
+    # A weaker match is not lifted over a clearly better one.
+    retriever.upsert("faq", {"id": "faq-points", "question": "会员积分怎么抵扣现金？", "answer": "每100积分抵1元。",
+                             "category": "suggestion"})
+    assert retriever.search("faq", "安装要另外收费吗", k=1, category_prior={"suggestion": 1.0})[0].id != "faq-points"
+
+    # Dense and lexical modes report their signal alone.
+    dense = KnowledgeRetriever(HashingEmbedder(), None, mode="dense", approximate_above=10_000)
+    dense.build(twins, [])
+    assert ([h.id for h in dense.search("faq", "安装要另外收费吗", k=2, category_prior={"complaint": 1.0})]
+            == [h.id for h in dense.search("faq", "安装要另外收费吗", k=2)])
+
+
+def test_evaluate_retrieval_uses_a_category_prior_in_hybrid_mode_only():
+    twins = [{"id": f"faq-{category}", "question": "安装要另外收费吗？", "answer": "安装免费。", "category": category}
+             for category in ("inquiry", "complaint")]
+    rows = [{"id": "q1", "channel": "app", "text": "安装要另外收费吗",
+             "gold": {"category": "complaint", "priority": None, "faq_id": "faq-complaint", "must_not_contain": []}}]
+    seen = []
+
+    def prior(text, vector):
+        seen.append((text, vector.shape))
+        return {"complaint": 0.8, "inquiry": 0.2}
+
+    options = {"approximate_above": 10_000}
+    with_prior = evaluate_retrieval(twins, rows, HashingEmbedder(), "hybrid", retriever_options=options,
+                                    category_prior=prior)
+    assert with_prior["recall_at_1"] == 1.0 and with_prior["category_prior"] is True
+    assert seen == [("安装要另外收费吗", (HashingEmbedder().dim,))]
+    dense = evaluate_retrieval(twins, rows, HashingEmbedder(), "dense", retriever_options=options,
+                               category_prior=prior)
+    assert dense["category_prior"] is False and len(seen) == 1

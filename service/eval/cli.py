@@ -83,6 +83,9 @@ def compare_cmd(before: Path = typer.Argument(..., help="baseline report.json"),
 def retrieval(kb: Path = typer.Option(..., "--kb", help="FAQ file (knowledge/faq.jsonl format)"),
               queries: Path = typer.Option(..., "--queries", help="rows with gold.faq_id (LABELING.md format)"),
               mode: Optional[str] = typer.Option(None, help="dense, lexical or hybrid (default: configured)"),
+              category_prior: bool = typer.Option(
+                  True, "--category-prior/--no-category-prior",
+                  help="hybrid mode: prefer entries of the category the classifier expects, as the service does"),
               as_json: bool = typer.Option(False, "--json", help="one JSON object")) -> None:
     """Recall@1, recall@3, MRR and no-answer accuracy of FAQ retrieval, indexed for this run only."""
     from service.kb import KnowledgeError, load_faq_file
@@ -98,7 +101,16 @@ def retrieval(kb: Path = typer.Option(..., "--kb", help="FAQ file (knowledge/faq
         rows = load_queries(queries)
     except (KnowledgeError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    result = evaluate_retrieval(faq, rows, get_embedder(settings), mode, progress=not as_json)
+    embedder = get_embedder(settings)
+    prior = None
+    if category_prior and mode == "hybrid":
+        from service.runtime import category_prior_for_eval
+
+        try:
+            prior = category_prior_for_eval(settings, embedder)
+        except (KnowledgeError, FileNotFoundError, ValueError) as exc:
+            _fail(f"cannot build the category prior ({exc}); use --no-category-prior to score without it")
+    result = evaluate_retrieval(faq, rows, embedder, mode, progress=not as_json, category_prior=prior)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,14 @@ def load_queries(path: str | Path) -> list[dict[str, Any]]:
 def evaluate_retrieval(faq: list[dict], queries: list[dict], embedder: Embedder, mode: str,
                        progress: bool = False, *, cache_dir: Path | None = None,
                        retriever_options: dict[str, Any] | None = None,
-                       details: bool = False) -> dict[str, Any]:
+                       details: bool = False,
+                       category_prior: Callable[[str, np.ndarray], Mapping[str, float]] | None = None
+                       ) -> dict[str, Any]:
     """Recall@1/@3, MRR@10 and no-answer accuracy, with the FAQ indexed in memory for this run.
 
-    `cache_dir` keeps passage and query embeddings between runs (e.g. to compare modes)."""
+    `cache_dir` keeps passage and query embeddings between runs (e.g. to compare modes).
+    `category_prior(text, vector)` gives the classifier's category probabilities, used in
+    hybrid mode as the service uses them (`KnowledgeRetriever.search`)."""
     started = time.perf_counter()
     retriever = KnowledgeRetriever(embedder, None, mode=mode, embedding_cache_dir=cache_dir,
                                    **(retriever_options or {}))
@@ -80,13 +85,15 @@ def evaluate_retrieval(faq: list[dict], queries: list[dict], embedder: Embedder,
                 bar.close()
         cache.flush()
 
+    use_prior = category_prior is not None and mode == "hybrid" and vectors is not None
     known = {entry["id"] for entry in faq}
     ranks: list[int | None] = []
     no_answer: list[bool] = []
     rows_out = []
     for i, row in enumerate(queries):
         vector = vectors[i] if vectors is not None else None
-        hits = retriever.search_vector("faq", row["text"], vector, k=RANK_DEPTH)
+        prior = category_prior(row["text"], vector) if use_prior else None
+        hits = retriever.search_vector("faq", row["text"], vector, k=RANK_DEPTH, category_prior=prior)
         gold = row["gold"].get("faq_id")
         top = hits[0].score if hits else float("-inf")
         if gold is None:
@@ -113,6 +120,7 @@ def evaluate_retrieval(faq: list[dict], queries: list[dict], embedder: Embedder,
         "answerable": len(ranks),
         "gold_not_in_kb": sum(1 for row in queries if row["gold"].get("faq_id") not in (None, *known)),
         "no_answer_threshold": retriever.no_answer_threshold,
+        "category_prior": use_prior,
         "seconds": round(time.perf_counter() - started, 1),
     }
     if details:
