@@ -545,3 +545,13 @@ def test_evaluate_retrieval_uses_a_category_prior_in_hybrid_mode_only():
     dense = evaluate_retrieval(twins, rows, HashingEmbedder(), "dense", retriever_options=options,
                                category_prior=prior)
     assert dense["category_prior"] is False and len(seen) == 1
+
+
+def test_a_category_prior_is_not_reported_for_a_knowledge_base_without_categories():
+    faq = [{"id": "up-1", "question": "怎么开通在线支付？", "answer": "在银行网点开通。"}]
+    rows = [{"id": "q1", "channel": "app", "text": "在线支付怎么开通",
+             "gold": {"category": None, "priority": None, "faq_id": "up-1", "must_not_contain": []}}]
+    calls = []
+    result = evaluate_retrieval(faq, rows, HashingEmbedder(), "hybrid", retriever_options={"approximate_above": 10_000},
+                                category_prior=lambda text, vector: calls.append(text) or {"inquiry": 1.0})
+    assert result["category_prior"] is False and calls == []

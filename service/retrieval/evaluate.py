@@ -85,7 +85,9 @@ def evaluate_retrieval(faq: list[dict], queries: list[dict], embedder: Embedder,
                 bar.close()
         cache.flush()
 
-    use_prior = category_prior is not None and mode == "hybrid" and vectors is not None
+    # The prior only orders entries by their category: without categories it would change nothing.
+    use_prior = (category_prior is not None and mode == "hybrid" and vectors is not None
+                 and any(entry.get("category") for entry in faq))
     known = {entry["id"] for entry in faq}
     ranks: list[int | None] = []
     no_answer: list[bool] = []
