@@ -43,10 +43,3 @@ def test_no_eval_row_is_a_near_duplicate_of_an_example():
         rows = [row["text"] for row in read_jsonl(path)]
         assert near_duplicates(rows, examples) == [], path.name
 
-
-def test_no_retrieval_tuning_row_is_a_near_duplicate_of_a_held_out_one():
-    eval_dir = PROJECT_ROOT / "eval" / "data"
-    tuning = [row["text"] for row in read_jsonl(eval_dir / "retrieval_tune.jsonl")]
-    held_out = [row["text"] for row in read_jsonl(eval_dir / "retrieval.jsonl")]
-    assert len(tuning) > 100 and len(held_out) > 150
-    assert near_duplicates(tuning, held_out) == []

@@ -49,7 +49,7 @@ def test_the_held_out_set_is_large_and_covers_the_whole_faq():
     assert len(answered) >= 150
     assert sum(1 for row in rows if row["gold"]["faq_id"] is None) >= 10
     assert set(answered) == {row["id"] for row in read_jsonl(FAQ)}
-    assert 40 <= len(_rows(TUNE)) <= 80
+    assert len(_rows(TUNE)) >= 40
 
 
 def test_sets_share_no_message_with_each_other_or_with_other_data():
@@ -71,16 +71,23 @@ def test_queries_paraphrase_rather_than_copy_the_faq_questions():
 
 
 def test_held_out_recall_stays_above_its_floor(index_cache):
-    """Hybrid on the held-out set (measured recall@1 0.84, recall@3 0.94, no-answer 0.80 when this floor was set).
+    """Hybrid with the category prior, as the service ranks, on the held-out set (measured recall@1 0.85,
+    recall@3 0.95, no-answer 0.80; 0.84 / 0.94 / 0.80 when this floor was set, before the prior).
 
     Passage embeddings come from the session's index cache (the runtime other
     tests build embeds the same FAQ views), so this costs the query embeddings."""
     from service.retrieval.embedders import E5Embedder
     from service.retrieval.evaluate import evaluate_retrieval, load_faq, load_queries
 
-    result = evaluate_retrieval(load_faq(FAQ), load_queries(HELD_OUT), E5Embedder(), "hybrid",
+    from service.runtime import category_prior_for_eval
+    from tests.conftest import make_settings
+
+    embedder = E5Embedder()
+    prior = category_prior_for_eval(make_settings("sqlite:///:memory:", index_cache), embedder)
+    result = evaluate_retrieval(load_faq(FAQ), load_queries(HELD_OUT), embedder, "hybrid",
                                 cache_dir=index_cache / "embeddings",
-                                retriever_options={"approximate_above": 10_000})
+                                retriever_options={"approximate_above": 10_000}, category_prior=prior)
+    assert result["category_prior"] is True
     assert result["recall_at_1"] >= 0.80, result
     assert result["recall_at_3"] >= 0.90, result
     assert result["no_answer_accuracy"] >= 0.5, result
