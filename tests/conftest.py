@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -75,6 +75,16 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'draftdesk.db'}"
     return request.getfixturevalue("postgres_schema_url")
+
+
+def module_database_url(request, stack: ExitStack, tmp_path_factory, name: str) -> str:
+    """The database of a module-scoped fixture parametrized by backend ("sqlite" or "postgresql"):
+    a new SQLite file, or a throwaway PostgreSQL schema dropped when `stack` closes (skipped when
+    PostgreSQL is not reachable)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp(name) / f'{name}.db'}"
+    request.getfixturevalue("postgres_available")
+    return stack.enter_context(postgres_schema())
 
 
 def make_settings(database_url: str, index_dir: Path, **overrides) -> Settings:

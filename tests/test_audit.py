@@ -15,7 +15,7 @@ from service.api.app import create_app
 from service.audit.service import AppendOnlyError
 from service.db.models import AuditEvent
 from service.runtime import build_runtime
-from tests.conftest import add_role_users, bearer, make_settings, postgres_schema, private_index_dir
+from tests.conftest import add_role_users, bearer, make_settings, module_database_url, private_index_dir
 
 URGENT = "APP登录不了，手机13812345678收不到验证码"
 READY = "会员积分什么时候过期？"
@@ -31,11 +31,7 @@ EXPECTED = {
 def trail(request, tmp_path_factory, index_cache, shared_runtime):
     """Every kind of audited action, once, through the API; yields what the test needs to check them."""
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('audit') / 'audit.db'}"
-        else:
-            request.getfixturevalue("postgres_available")
-            url = stack.enter_context(postgres_schema())
+        url = module_database_url(request, stack, tmp_path_factory, "audit")
         index = private_index_dir(shared_runtime, index_cache, tmp_path_factory.mktemp("audit-index"))
         runtime = build_runtime(make_settings(url, index))
         stack.callback(runtime.engine.dispose)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.runtime import build_runtime
-from tests.conftest import add_role_users, bearer, make_settings, postgres_schema, private_index_dir
+from tests.conftest import add_role_users, bearer, make_settings, module_database_url, private_index_dir
 
 READY = "会员积分什么时候过期？"  # matches faq-080 (积分会过期吗？) and the membership_points template
 
@@ -42,11 +42,7 @@ class Kb:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def kb_api(request, tmp_path_factory, index_cache, shared_runtime):
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('kbadmin') / 'kb.db'}"
-        else:
-            request.getfixturevalue("postgres_available")
-            url = stack.enter_context(postgres_schema())
+        url = module_database_url(request, stack, tmp_path_factory, "kbadmin")
         # Edits save the index: work on a copy so other modules keep the pristine one.
         index = private_index_dir(shared_runtime, index_cache, tmp_path_factory.mktemp("kb-index"))
         runtime = build_runtime(make_settings(url, index))

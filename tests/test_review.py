@@ -15,7 +15,7 @@ from service.api.app import create_app
 from service.auth.service import add_user
 from service.db.models import AuditEvent, Draft, ReviewAction
 from service.runtime import build_runtime
-from tests.conftest import bearer, make_settings, postgres_schema
+from tests.conftest import bearer, make_settings, module_database_url
 
 URGENT = "APP登录不了，一直提示验证码错误"  # urgent after-sales: flagged for review, checks all pass
 COMPLAINT = "你们客服态度太差了，我要投诉！"  # high-priority complaint: flagged
@@ -50,11 +50,7 @@ class Api:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def api(request, tmp_path_factory, index_cache):
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('review') / 'review.db'}"
-        else:
-            request.getfixturevalue("postgres_available")
-            url = stack.enter_context(postgres_schema())
+        url = module_database_url(request, stack, tmp_path_factory, "review")
         runtime = build_runtime(make_settings(url, index_cache))
         stack.callback(runtime.engine.dispose)
         tokens = {}
