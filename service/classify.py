@@ -12,6 +12,7 @@ model or rule that made it.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -109,11 +110,17 @@ class OfflineClassifier:
         """The model's belief in each category, before any rule: the retrieve stage's soft prior."""
         return self.category_model.probabilities(to_simplified(masked_text), query_vector)
 
-    def classify(self, masked_text: str, query_vector: np.ndarray, tier: str = "regular") -> Classification:
+    def classify(self, masked_text: str, query_vector: np.ndarray, tier: str = "regular",
+                 category_probabilities: Mapping[str, float] | None = None) -> Classification:
+        """`category_probabilities`: what `category_probabilities` already returned for this text."""
         text = to_simplified(masked_text)
         rules = self.policy.rules
 
-        category, category_confidence = self.category_model.predict(text, query_vector)
+        if category_probabilities:
+            category = max(category_probabilities, key=category_probabilities.get)
+            category_confidence = float(category_probabilities[category])
+        else:
+            category, category_confidence = self.category_model.predict(text, query_vector)
         category_source = "model:logreg"
         strong = next((cue for cue in STRONG_COMPLAINT_CUES if cue in text), None)
         if strong and category != "complaint":

@@ -51,6 +51,7 @@ class Retrieved:
     template_hits: list[Hit]
     faq_match: FaqMatch | None
     rerank_usage: dict[str, Any] | None = None
+    category_probabilities: dict[str, float] | None = None  # the classifier model's, reused by classify
 
 
 @dataclass
@@ -78,7 +79,8 @@ class Pipeline:
                 masked = self.mask(request)                                         # 2 mask
                 intake_stage.store_masked(session, message, masked.text)
                 retrieved = await self.retrieve(masked.text)                        # 3 retrieve
-                offline = self.classify(masked.text, message.customer_tier)         # 4 classify
+                offline = self.classify(masked.text, message.customer_tier,         # 4 classify
+                                        retrieved.category_probabilities)
                 fill_request = self.fill_request(request, masked, retrieved, offline, message)
                 filled = await self.drafter.fill(fill_request)                      # 5 fill
                 # An LLM that answered validly classified too: its category, the higher priority.
@@ -121,7 +123,7 @@ class Pipeline:
         template_hits = self.retriever.search("templates", masked_text, k=TEMPLATE_HITS)
         if match is not None:
             template_hits = self._with_faq_evidence(template_hits, match.question)
-        return Retrieved(faq_hits, template_hits, match, rerank_usage)
+        return Retrieved(faq_hits, template_hits, match, rerank_usage, prior)
 
     def prepare_template_evidence(self) -> None:
         """Rank the templates for every FAQ question now, in one batch, so no request pays for it."""
@@ -150,8 +152,10 @@ class Pipeline:
                            + FAQ_EVIDENCE_WEIGHT * by_question.get(hit.id, floor)) for hit in message_hits]
         return sorted(blended, key=lambda hit: -hit.score)
 
-    def classify(self, masked_text: str, tier: str) -> Classification:
-        return self.classifier.classify(masked_text, self.retriever.query_vector(masked_text), tier)
+    def classify(self, masked_text: str, tier: str,
+                 category_probabilities: dict[str, float] | None = None) -> Classification:
+        return self.classifier.classify(masked_text, self.retriever.query_vector(masked_text), tier,
+                                        category_probabilities)
 
     def fill_request(self, request: DraftRequest, masked: MaskResult, retrieved: Retrieved,
                      classification: Classification, message: Message) -> FillRequest:

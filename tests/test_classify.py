@@ -79,3 +79,7 @@ def test_category_probabilities_back_the_models_category(shared_runtime):
     assert max(probabilities, key=probabilities.get) == result.category
     assert probabilities[result.category] == pytest.approx(result.category_confidence, abs=1e-4)
 
+    # The pipeline hands classify the probabilities its retrieve stage already asked for.
+    assert pipeline.classifier.classify(masked, vector, category_probabilities=probabilities) == result
+    given = pipeline.classifier.classify(masked, vector, category_probabilities={"suggestion": 0.7, "inquiry": 0.3})
+    assert (given.category, given.category_confidence) == ("suggestion", 0.7)

@@ -41,7 +41,7 @@ def test_draft_is_stored_with_its_checks(runtime):
 def test_message_is_committed_before_any_model_runs(runtime, monkeypatch):
     seen = {}
 
-    def exploding_classify(masked_text, tier):
+    def exploding_classify(masked_text, tier, category_probabilities=None):
         # Another connection must already see the message: it was committed at intake.
         with runtime.sessions() as other:
             seen["rows"] = other.scalars(select(Message).where(Message.client_message_id == "cm-crash")).all()
